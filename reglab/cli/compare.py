@@ -1,0 +1,58 @@
+"""Compare regularization methods: tune each by cross-validation, test on held-out data over several seeds.
+
+With no arguments: a default study on the built-in digits set (none, l1, l2, dropout, early stopping,
+l2+dropout). Example: reglab compare --data wine --methods none,l2,elasticnet,dropout+maxnorm=3 --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from rich.console import Console
+
+from reglab.cli.options import (add_data_arguments, add_model_arguments, add_selection_arguments, add_store_arguments,
+                                add_study_file_argument, settings_from_args, study_name)
+from reglab.cli.render import comparison_table, json_safe, progress_bar, winner_line
+from reglab.store import Store
+from reglab.study import StudySettings, run_study
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--methods", default=argparse.SUPPRESS,
+                        help="comma-separated specs; bare names are tuned, name=value is fixed "
+                             "(default: none,l1,l2,dropout,early-stopping,l2+dropout)")
+    add_data_arguments(parser)
+    add_model_arguments(parser)
+    add_selection_arguments(parser)
+    add_store_arguments(parser)
+    add_study_file_argument(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    return run_and_print(args, settings, "compare")
+
+
+def run_and_print(args: argparse.Namespace, settings: StudySettings, command: str):
+    """Run the study behind a progress bar; print the table (or JSON). Returns the exit status."""
+    with Store(args.store) as store:
+        name = study_name(store, args, settings, command)
+        start = time.perf_counter()
+        with progress_bar(name, disable=args.json) as update:
+            summary = run_study(settings, store, name, resume=args.resume,
+                                progress=lambda done, total: update(done, total))
+        seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps(json_safe({"study": name, "store": args.store, "data": settings.data, "seconds": seconds,
+                                    **summary.to_dict()}), indent=2))
+    else:
+        console = Console(width=None if sys.stdout.isatty() else 160)
+        title = f"{name} · {settings.data} · {settings.seeds} seeds · {settings.folds}-fold CV · {settings.rule} rule"
+        console.print(comparison_table(summary, title))
+        console.print(winner_line(summary), highlight=False)
+        console.print(f"{seconds:.1f} s · stored in {args.store} as {name!r}", style="dim", highlight=False)
+    return 0

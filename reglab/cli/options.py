@@ -1,0 +1,116 @@
+"""Flags shared by the commands that train, and how they become ``StudySettings``.
+
+Flags default to "not given" so that a study file's values (``--study FILE``) hold unless a flag
+overrides them; what neither gives takes ``StudySettings``' default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from reglab.methods import METHODS
+from reglab.models import ModelSpec
+from reglab.store import Store
+from reglab.study.settings import StudySettings
+from reglab.training import OPTIMIZERS
+
+S = argparse.SUPPRESS
+MODEL_FLAGS = ("model", "hidden", "activation")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", default=S, help="built-in dataset name, a .csv/.parquet file, or an IDX folder (default: digits)")
+    group.add_argument("--target", default=S, help="target column of a table")
+    group.add_argument("--impute", action="store_true", default=S, help="impute missing values (median / most frequent) instead of failing")
+    group.add_argument("--test-size", type=float, default=S, help="held-out test fraction (default: 0.25)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model and training")
+    group.add_argument("--model", default=S, choices=["linear", "mlp", "cnn"], help="architecture (default: mlp)")
+    group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 128)")
+    group.add_argument("--activation", default=S, help="relu, tanh or gelu (default: relu)")
+    group.add_argument("--optimizer", default=S, choices=list(OPTIMIZERS), help="(default: adam)")
+    group.add_argument("--lr", type=float, default=S, help="learning rate (default: 1e-3)")
+    group.add_argument("--epochs", type=int, default=S, help="epochs per trial (default: 15)")
+    group.add_argument("--batch-size", type=int, default=S, help="minibatch size (default: 64)")
+    group.add_argument("--penalty-mode", default=S, choices=["proximal", "loss"], help="L1/elastic net/group lasso as proximal steps (exact zeros, default) or loss terms")
+    group.add_argument("--device", default=S, help="auto, cpu or cuda (default: auto)")
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("selection")
+    group.add_argument("--folds", type=int, default=S, help="k of k-fold cross-validation (default: 3)")
+    group.add_argument("--seeds", type=int, default=S, help="replicates, each with its own split (default: 3)")
+    group.add_argument("--grid-size", type=int, default=S, help="values per tuned method from its default grid (default: 4)")
+    group.add_argument("--grid", action="append", default=S, metavar="NAME=V1,V2,...", help="explicit grid of a method, e.g. l2=1e-4,1e-3,1e-2 (repeatable)")
+    group.add_argument("--rule", default=S, choices=["1se", "min"], help="strongest within one standard error of the best (default) or the best")
+
+
+def add_study_file_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", metavar="FILE", help="a TOML study file with the same settings as the flags")
+
+
+def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
+    """Defaults, overlaid by the study file, overlaid by the flags given, overlaid by ``forced``."""
+    values: dict = StudySettings.from_toml(args.study) if getattr(args, "study", None) else {}
+    given = vars(args)
+    known = {f.name for f in fields(StudySettings)}
+    values.update({k: v for k, v in given.items() if k in known and k not in ("methods", "grids", "model")})
+    if "methods" in given:
+        values["methods"] = tuple(m.strip() for m in given["methods"].split(",") if m.strip())
+    if "grid" in given:
+        values["grids"] = {**values.get("grids", {}), **dict(_grid(text) for text in given["grid"])}
+    model = dict(values.get("model") or StudySettings().model.to_dict())
+    if "model" in given:
+        model["kind"] = given["model"]
+    if "hidden" in given:
+        model["hidden"] = _integers("--hidden", given["hidden"])
+    if "activation" in given:
+        model["activation"] = given["activation"]
+    values["model"] = ModelSpec.from_dict(model)
+    values.update(forced)
+    return StudySettings.from_dict(values)
+
+
+def _integers(flag: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(h) for h in text.split(",") if h.strip())
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated integers such as 128,64, got {text!r}") from None
+
+
+def _grid(text: str) -> tuple[str, tuple[float, ...]]:
+    name, _, values = text.partition("=")
+    if name not in METHODS or not values:
+        raise ValueError(f"--grid takes NAME=V1,V2,... with NAME one of {', '.join(METHODS)}, got {text!r}")
+    try:
+        return name, tuple(float(v) for v in values.split(","))
+    except ValueError:
+        raise ValueError(f"--grid values must be numbers, got {text!r}") from None
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("store")
+    group.add_argument("--store", default="reglab.sqlite", help="SQLite file that keeps every trial (default: reglab.sqlite)")
+    group.add_argument("--name", help="study name (default: a new name from the command and data)")
+    group.add_argument("--resume", action="store_true", help="finish the named study (or the latest with the same settings), skipping finished trials")
+
+
+def study_name(store: Store, args: argparse.Namespace, settings: StudySettings, command: str) -> str:
+    """The name given; with --resume alone, the latest study with these settings; else a fresh name."""
+    if args.name:
+        return args.name
+    studies = store.studies()
+    if args.resume:
+        same = [s for s in studies if s.settings == json.loads(json.dumps(settings.to_dict()))]
+        if not same:
+            raise ValueError(f"no study with these settings in {args.store} to resume: pass --name NAME")
+        return same[-1].name
+    stem = f"{command}-{Path(settings.data).stem}"
+    taken = {s.name for s in studies}
+    return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)

@@ -1,0 +1,79 @@
+"""Terminal output: progress bars and the comparison table (rich), and JSON-safe values."""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reglab.study.summary import StudySummary
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None = None, disable: bool = False) -> Iterator[Callable[..., None]]:
+    """A bar on stderr; yields ``update(completed, total=None, status="")``."""
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
+        task = progress.add_task(label, total=total, status="")
+
+        def update(completed: int, total: int | None = None, status: str = "") -> None:
+            progress.update(task, completed=completed, status=status, **({"total": total} if total else {}))
+
+        yield update
+
+
+def json_safe(value):
+    """NaN and infinities become null, so the output is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _pm(mean: float, sd: float) -> str:
+    if not math.isfinite(mean):
+        return "—"
+    return f"{mean:.4f} ± {sd:.4f}" if math.isfinite(sd) else f"{mean:.4f}"
+
+
+def _ci(low: float, high: float) -> str:
+    return f"[{low:.3f}, {high:.3f}]" if math.isfinite(low) else "—"
+
+
+def comparison_table(summary: StudySummary, title: str) -> Table:
+    metric = "accuracy" if summary.metric == "accuracy" else "R²"
+    table = Table(title=title)
+    for column in ("method", "chosen", f"train {metric}", f"test {metric}", "95% CI", "gap", "zeros", "‖w‖", "vs none", "outcome"):
+        table.add_column(column, justify="left" if column in ("method", "chosen", "outcome") else "right")
+    for m in summary.methods:
+        versus = "—"
+        if m.vs_baseline is not None:
+            star = " *" if m.vs_baseline.significant else ""
+            versus = f"{m.vs_baseline.mean_diff:+.4f} (p={m.vs_baseline.p_value:.2f}){star}"
+        name = f"[bold]{m.method}[/bold]" if m.method == summary.winner else m.method
+        table.add_row(name, m.chosen_label, _pm(m.train_metric.mean, m.train_metric.sd), _pm(m.test_metric.mean, m.test_metric.sd),
+                      _ci(m.test_metric.low, m.test_metric.high), f"{m.gap.mean:+.4f}" if math.isfinite(m.gap.mean) else "—",
+                      f"{m.zeros:.1%}" if math.isfinite(m.zeros) else "—", f"{m.weight_norm:.2f}" if math.isfinite(m.weight_norm) else "—",
+                      versus, m.outcome)
+    return table
+
+
+def winner_line(summary: StudySummary) -> str:
+    if summary.winner is None:
+        return "No method finished: every run diverged or failed."
+    if summary.runner_up is None:
+        return f"Winner: {summary.winner}."
+    lead = summary.lead
+    if lead is None:
+        return f"Winner: {summary.winner} (too few seeds to test its lead over {summary.runner_up})."
+    verdict = "significant" if lead.significant else "not significant"
+    return (f"Winner: {summary.winner}, ahead of {summary.runner_up} by {lead.mean_diff:+.4f} "
+            f"(paired t-test over {lead.n} seeds, p = {lead.p_value:.3f}: {verdict} at 5%).")

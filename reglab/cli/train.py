@@ -1,0 +1,68 @@
+"""Train one model with one regularization and summarize what it did.
+
+Example: reglab train --data digits --reg l2=1e-3+dropout=0.5 --epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from reglab.cli.options import add_data_arguments, add_model_arguments, add_study_file_argument, settings_from_args
+from reglab.cli.render import json_safe, progress_bar
+from reglab.data import load
+from reglab.data.splits import holdout_split
+from reglab.regularizers.terms import summarize
+from reglab.study.plan import trial_config
+from reglab.trial import TrialResult, run_trial
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    add_model_arguments(parser)
+    add_study_file_argument(parser)
+    parser.add_argument("--reg", default="l2=1e-3+dropout=0.3", help="regularization spec, e.g. l1=1e-4+maxnorm=3 (default: l2=1e-3+dropout=0.3)")
+    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args, methods=(args.reg,), seeds=1)
+    dataset = load(settings.data, target=settings.target, impute=settings.impute)
+    config = trial_config(settings, args.reg, {}, dataset.task, args.seed)
+    reg = config.regularization
+    train_idx, test_idx = holdout_split(dataset.y, settings.test_size, args.seed, dataset.task == "classification")
+    with progress_bar("train", config.fit.epochs, disable=args.json) as advance:
+        def on_epoch(record: dict) -> None:
+            advance(record["epoch"] + 1, status=f"loss {record['train_loss']:.4f}  test {record.get('val_loss', float('nan')):.4f}")
+
+        result, fitted = run_trial(dataset, train_idx, test_idx, config, on_epoch=on_epoch)
+    if args.json:
+        print(json.dumps(json_safe(as_json(dataset.name, reg.label, result)), indent=2))
+    else:
+        console = Console()
+        console.print(summary_table(dataset.name, reg.label, result, dataset.task))
+        console.print(summarize(fitted.model, reg.loop_regularizers(fitted.model).penalties), highlight=False)
+    return 0
+
+
+def as_json(data: str, label: str, result: TrialResult) -> dict:
+    fields = ("outcome", "train_loss", "train_metric", "eval_loss", "eval_metric", "zeros", "weight_norm", "units_pruned", "epochs", "seconds")
+    return {"data": data, "regularization": label, **{f: getattr(result, f) for f in fields}, "gap": result.gap}
+
+
+def summary_table(data: str, label: str, result: TrialResult, task: str) -> Table:
+    name = "accuracy" if task == "classification" else "R²"
+    table = Table(title=f"{data} · {label} · {result.outcome} after {result.epochs} epochs ({result.seconds:.1f} s)")
+    for column in ("", "loss", name):
+        table.add_column(column, justify="right")
+    table.add_row("train", f"{result.train_loss:.4f}", f"{result.train_metric:.4f}")
+    table.add_row("test", f"{result.eval_loss:.4f}", f"{result.eval_metric:.4f}")
+    table.add_row("gap", "", f"{result.gap:+.4f}")
+    table.add_row("exact zeros", "", f"{result.zeros:.1%}")
+    table.add_row("weight norm", "", f"{result.weight_norm:.3f}")
+    table.add_row("units pruned", "", f"{result.units_pruned}")
+    return table

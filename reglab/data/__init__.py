@@ -1,0 +1,48 @@
+"""Data sources as one value, :class:`Dataset`: built-in sets, CSV/Parquet tables, IDX image folders.
+
+``load(source)`` picks the reader from ``source``; splits and standardization live in
+:mod:`reglab.data.splits` and are fitted on training rows only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reglab.data.builtin import BUILTIN, builtin_names, load_builtin
+from reglab.data.dataset import DataError, Dataset
+from reglab.data.idx import load_idx_folder
+from reglab.data.splits import Standardizer, holdout_split, kfold_splits
+from reglab.data.tables import READERS, load_table
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Standardizer",
+    "builtin_names",
+    "holdout_split",
+    "kfold_splits",
+    "load",
+    "load_builtin",
+    "load_idx_folder",
+    "load_table",
+]
+
+
+def load(source: str, target: str | None = None, impute: bool = False, seed: int = 0) -> Dataset:
+    """A built-in name, a CSV/Parquet path (with ``target``), or a folder of IDX files (its train split)."""
+    source = str(source)
+    path = Path(source)
+    is_table = path.suffix.lower() in READERS
+    if target is not None and not is_table:
+        raise DataError(f"target '{target}' applies only to .csv/.parquet tables, not to '{source}'")
+    if source in BUILTIN:
+        return load_builtin(source, seed)
+    if is_table:
+        if target is None:
+            raise DataError(f"a table needs a target column: pass target=NAME (CLI --target NAME) for {path.name}")
+        return load_table(path, target, impute)
+    if path.is_dir():
+        return load_idx_folder(path)
+    raise DataError(
+        f"unknown dataset '{source}': use one of {', '.join(BUILTIN)} or a path to a .csv/.parquet file or IDX folder"
+    )

@@ -1,0 +1,203 @@
+"""Regularization methods by name, and a spec language for combining them.
+
+A spec joins methods with ``+``; ``name=value`` fixes a strength, a bare ``name`` asks for the default
+(or, in a study, for tuning over the method's grid)::
+
+    l2=1e-3+dropout=0.5      elasticnet=1e-3+l1_ratio=0.2      l1+maxnorm=3      none
+
+The resulting :class:`Regularization` is a frozen value with a dict round trip (the store saves it). It
+splits into what the model holds (dropout layers, batch norm) and what the loop applies (penalties,
+decay, max-norm, early stopping, augmentation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Callable
+
+import numpy as np
+from torch import nn
+
+from reglab.regularizers.augment import GaussianNoise, RandomShift
+from reglab.regularizers.constraints import MaxNorm
+from reglab.regularizers.early_stopping import EarlyStopping
+from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
+from reglab.regularizers.terms import Term, select_parameters
+from reglab.training import Regularizers
+from reglab.validation import check_count, check_fraction, check_nonnegative, check_positive, check_probability
+
+
+@dataclass(frozen=True)
+class Method:
+    """One named knob: the Regularization field it sets, its check, its default and its tuning grid."""
+
+    name: str
+    field: str
+    check: Callable[[str, object], object]
+    default: float
+    grid: tuple[float, ...]
+    help: str
+    log_scale: bool = True
+    stronger: str = "larger"  # the direction that regularizes more ("smaller" for max-norm c, patience)
+
+
+def _grid(low: float, high: float, num: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.logspace(np.log10(low), np.log10(high), num))
+
+
+def _patience(name: str, value: object) -> int:
+    number = float(value)
+    if not math.isfinite(number) or number != int(number):
+        return check_count(name, value)
+    return check_count(name, int(number))
+
+
+def _flag(name: str, value: object) -> bool:
+    if str(value).lower() in ("1", "1.0", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "0.0", "false", "no", "off"):
+        return False
+    raise ValueError(f"Invalid value for argument {name}: expected true or false. Received: {name}={value!r}")
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("l1", "l1", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "λ Σ|w| (proximal: exact zeros)"),
+        Method("l2", "l2", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "(λ/2) Σ w²"),
+        Method("elasticnet", "elasticnet", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "λ (ρ Σ|w| + (1−ρ)/2 Σ w²)"),
+        Method("l1_ratio", "l1_ratio", check_fraction, 0.5, (0.1, 0.5, 0.9), "elastic net's ρ", log_scale=False),
+        Method("grouplasso", "grouplasso", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "λ Σ_g √|g| ‖w_g‖₂ over hidden units"),
+        Method("decay", "decay", check_nonnegative, 1e-2, _grid(1e-4, 1e0, 9), "decoupled decay w ← w − ηλw"),
+        Method("dropout", "dropout", check_probability, 0.5, (0.1, 0.2, 0.3, 0.5, 0.7), "inverted dropout p", log_scale=False),
+        Method("gaussian-dropout", "gaussian_dropout", check_probability, 0.5, (0.1, 0.2, 0.3, 0.5, 0.7), "multiplicative N(1, p/(1−p))", log_scale=False),
+        Method("dropconnect", "dropconnect", check_probability, 0.5, (0.1, 0.2, 0.3, 0.5, 0.7), "drop weights with p", log_scale=False),
+        Method("spatial-dropout", "spatial_dropout", check_probability, 0.2, (0.1, 0.2, 0.3, 0.5), "drop whole channels (CNN)", log_scale=False),
+        Method("maxnorm", "maxnorm", check_positive, 3.0, (0.5, 1.0, 2.0, 3.0, 4.0), "‖w_unit‖₂ ≤ c", stronger="smaller"),
+        Method("early-stopping", "early_stopping", _patience, 5, (2, 5, 10, 20), "patience in epochs", log_scale=False, stronger="smaller"),
+        Method("batchnorm", "batchnorm", _flag, 1, (1,), "batch normalization after hidden layers", log_scale=False),
+        Method("augment", "noise", check_nonnegative, 0.1, (0.05, 0.1, 0.2, 0.5), "Gaussian input noise σ"),
+        Method("shift", "shift", _patience, 1, (1, 2, 3), "random shifts of signals/images", log_scale=False),
+    ]
+}
+DROPOUT_KINDS = {"dropout": "dropout", "gaussian_dropout": "gaussian", "dropconnect": "dropconnect"}
+
+
+@dataclass(frozen=True)
+class Regularization:
+    """Every regularizer's setting; zero (or None/False) means off."""
+
+    l1: float = 0.0
+    l2: float = 0.0
+    elasticnet: float = 0.0
+    l1_ratio: float = 0.5
+    grouplasso: float = 0.0
+    decay: float = 0.0
+    dropout: float = 0.0
+    gaussian_dropout: float = 0.0
+    dropconnect: float = 0.0
+    spatial_dropout: float = 0.0
+    maxnorm: float | None = None
+    early_stopping: int | None = None
+    batchnorm: bool = False
+    noise: float = 0.0
+    shift: int = 0
+    proximal: bool = True  # L1, elastic net, group lasso by proximal steps (exact zeros) or as loss terms
+    tuned: tuple[str, ...] = field(default=())  # names given without a value
+
+    def __post_init__(self) -> None:
+        active = [name for name in DROPOUT_KINDS if getattr(self, name)]
+        if len(active) > 1:
+            raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {', '.join(active)}")
+
+    @classmethod
+    def parse(cls, spec: str) -> "Regularization":
+        """Build from ``l2=1e-3+dropout=0.5``; bare names take the method's default and are marked tuned."""
+        values: dict[str, object] = {}
+        tuned: list[str] = []
+        for token in (t.strip() for t in spec.split("+")):
+            if token in ("", "none"):
+                continue
+            name, _, text = token.partition("=")
+            method = METHODS.get(name.strip())
+            if method is None:
+                raise ValueError(f"unknown regularization method {name.strip()!r}: use one of none, {', '.join(METHODS)}")
+            if text:
+                values[method.field] = method.check(method.name, _number(method.name, text))
+            else:
+                values[method.field] = method.check(method.name, method.default)
+                tuned.append(method.name)
+        return cls(**values, tuned=tuple(tuned))
+
+    def with_value(self, name: str, value: object) -> "Regularization":
+        method = METHODS[name]
+        return replace(self, **{method.field: method.check(name, value)})
+
+    @property
+    def label(self) -> str:
+        """Canonical spec string of the active settings, e.g. ``l2=0.001+dropout=0.5``."""
+        parts = []
+        for method in METHODS.values():
+            value = getattr(self, method.field)
+            if method.name == "l1_ratio" and not self.elasticnet:
+                continue
+            if value not in (0, 0.0, None, False) and not (method.name == "l1_ratio" and value == 0.5):
+                parts.append(method.name if isinstance(value, bool) else f"{method.name}={value:g}")
+        return "+".join(parts) or "none"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["tuned"] = list(self.tuned)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Regularization":
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown regularization keys {sorted(unknown)}")
+        return cls(**{**data, "tuned": tuple(data.get("tuned", ()))})
+
+    def model_options(self) -> dict:
+        """Keyword arguments for ``ModelSpec.build``: the layers this regularization puts in the model."""
+        kind = next((k for k in DROPOUT_KINDS if getattr(self, k)), "dropout")
+        return {
+            "dropout": getattr(self, kind),
+            "dropout_kind": DROPOUT_KINDS[kind],
+            "spatial_dropout": self.spatial_dropout,
+            "batchnorm": self.batchnorm,
+        }
+
+    def loop_regularizers(self, model: nn.Module) -> Regularizers:
+        """What the training loop applies to ``model``: penalties, decay, max-norm, stopping, augmentation."""
+        sparse_mode = "proximal" if self.proximal else "loss"
+        terms = []
+        if self.l1:
+            terms.append(Term(L1(self.l1), mode=sparse_mode))
+        if self.l2:
+            terms.append(Term(L2(self.l2)))
+        if self.elasticnet:
+            terms.append(Term(ElasticNet(self.elasticnet, self.l1_ratio), mode=sparse_mode))
+        if self.grouplasso:
+            terms.append(Term(GroupLasso(self.grouplasso), params=hidden_weights(model), mode=sparse_mode))
+        augment = ([GaussianNoise(self.noise)] if self.noise else []) + ([RandomShift(self.shift)] if self.shift else [])
+        return Regularizers(
+            penalties=tuple(terms),
+            decay=self.decay,
+            max_norm=MaxNorm(self.maxnorm) if self.maxnorm else None,
+            early_stopping=EarlyStopping(patience=self.early_stopping) if self.early_stopping else None,
+            augment=tuple(augment),
+        )
+
+
+def hidden_weights(model: nn.Module) -> list[str]:
+    """Names of the weights of every layer but the output layer (group lasso prunes hidden units, not classes)."""
+    names = [n for n, _ in select_parameters(model)]
+    return names[:-1] if len(names) > 1 else names
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"Invalid value for argument {name}: expected a number. Received: {name}={text!r}") from None

@@ -1,0 +1,1 @@
+"""Regularizers: penalties with proximal steps, the dropout family, constraints, early stopping, augmentation."""

@@ -1,0 +1,177 @@
+"""The dropout family: functions on tensors, and modules that hold p and call them.
+
+With drop probability p and keep probability q = 1 − p (p as in PyTorch and Keras):
+
+===================  ===========================================  ======================================
+layer                training output                              paper
+===================  ===========================================  ======================================
+dropout              x · m / q,  m ~ Bernoulli(q) per element     Srivastava et al. 2014 (JMLR 15)
+gaussian dropout     x · ε,  ε ~ N(1, σ²),  σ² = p / q            Srivastava et al. 2014, section 10
+spatial dropout      x · m / q,  one m per sample and channel     Tompson et al. 2015 (CVPR)
+DropConnect          (W · M / q) x + b,  M ~ Bernoulli(q) on W    Wan et al. 2013 (ICML)
+===================  ===========================================  ======================================
+
+Every noise has mean 1 (E[m / q] = 1, E[ε] = 1), so E[output] equals the evaluation output and every layer
+is the identity in evaluation ("inverted" scaling: nothing to rescale at test time). Randomness is explicit:
+each function takes an optional ``torch.Generator`` (None draws from the global RNG), and each module has a
+``generator`` attribute passed to it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reglab.validation import check_probability
+
+
+def _draw_device(x: Tensor, generator: torch.Generator | None) -> torch.device:
+    """Noise is drawn where its generator lives (a CPU generator may drive a CUDA model)."""
+    return x.device if generator is None else generator.device
+
+
+def _bernoulli(shape: tuple[int, ...], keep: float, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A mask of 0s and 1s with P(1) = keep, with x's dtype and on x's device."""
+    mask = torch.empty(shape, dtype=x.dtype, device=_draw_device(x, generator))
+    return mask.bernoulli_(keep, generator=generator).to(x.device)
+
+
+def dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
+    """Inverted dropout: x · m / (1 − p) with m ~ Bernoulli(1 − p) per element; identity in evaluation."""
+    p = check_probability("p", p)
+    if not training or p == 0:
+        return x
+    keep = 1.0 - p
+    return x * _bernoulli(x.shape, keep, x, generator) / keep
+
+
+def gaussian_dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
+    """Multiplicative noise x · ε, ε ~ N(1, p / (1 − p)): the mean and variance of dropout's m / (1 − p)."""
+    p = check_probability("p", p)
+    if not training or p == 0:
+        return x
+    sigma = math.sqrt(p / (1.0 - p))
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=_draw_device(x, generator))
+    return x * (1.0 + sigma * noise.to(x.device))
+
+
+def spatial_dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
+    """Drops whole channels of x with shape (N, C, *spatial): one Bernoulli(1 − p) mask per (sample, channel).
+
+    Neighbouring activations of a feature map are strongly correlated, so element-wise dropout hardly
+    regularizes convolutions; dropping the whole map does. Kept channels are scaled by 1 / (1 − p).
+    """
+    p = check_probability("p", p)
+    if x.dim() < 3:
+        raise ValueError(
+            f"spatial dropout expects x of shape (N, C, L) or (N, C, H, W); received shape {tuple(x.shape)}"
+        )
+    if not training or p == 0:
+        return x
+    keep = 1.0 - p
+    mask_shape = (*x.shape[:2], *(1,) * (x.dim() - 2))
+    return x * _bernoulli(mask_shape, keep, x, generator) / keep
+
+
+class _DropoutModule(nn.Module):
+    """Holds a validated p and an optional generator; subclasses call one function in ``forward``."""
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.generator = generator
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
+
+
+class Dropout(_DropoutModule):
+    r"""Inverted dropout, :math:`y = x \odot m / (1 - p)`, :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`.
+
+    Args:
+        p: probability of dropping an element, in [0, 1).
+        generator: source of the masks; None draws from the global RNG.
+
+    Shape: any; the output has the shape of the input.
+
+    Example:
+        >>> layer = Dropout(0.5, generator=torch.Generator().manual_seed(0))
+        >>> set(layer(torch.ones(1000)).tolist()) == {0.0, 2.0}  # each element is 0 or 1 / (1 − p)
+        True
+
+    Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR 2014.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training, self.generator)
+
+
+class GaussianDropout(_DropoutModule):
+    r"""Gaussian dropout, :math:`y = x \odot \varepsilon`, :math:`\varepsilon_i \sim N(1, p / (1 - p))`.
+
+    The noise has the mean (1) and variance (p / (1 − p)) of Bernoulli dropout's m / (1 − p).
+    Srivastava et al., JMLR 2014, section 10 ("Multiplicative Gaussian Noise").
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return gaussian_dropout(x, self.p, self.training, self.generator)
+
+
+class SpatialDropout(_DropoutModule):
+    r"""Channel dropout for (N, C, L) signals and (N, C, H, W) images: :math:`y_{nc} = x_{nc} m_{nc} / (1 - p)`.
+
+    One mask per sample and channel drops a whole feature map.
+    Tompson et al., "Efficient Object Localization Using Convolutional Networks", CVPR 2015.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return spatial_dropout(x, self.p, self.training, self.generator)
+
+
+class DropConnectLinear(nn.Linear):
+    r"""A linear layer whose weights are dropped: :math:`y = (W \odot M / (1 - p))\,x + b`.
+
+    In training, each forward pass draws one mask :math:`M_{ji} \sim \mathrm{Bernoulli}(1 - p)` over the
+    weight matrix, shared by every sample of the batch (Wan et al. draw one per sample, which costs a weight
+    matrix per sample). The bias is not dropped. Since :math:`E[M / (1 - p)] = 1`, the expected output is
+    :math:`W x + b`, which is the evaluation output: unlike Wan et al.'s moment-matching inference, evaluation
+    simply uses the plain weights. ``weight`` stays an ordinary Parameter, so penalties and max-norm apply.
+
+    Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        p: float = 0.5,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        self.p = check_probability("p", p)
+        self.generator = generator
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, dropout(self.weight, self.p, self.training, self.generator), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p:g}"
+
+
+DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
+    Dropout,
+    GaussianDropout,
+    SpatialDropout,
+    DropConnectLinear,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
+"""Modules whose training mode means "draw noise": reglab's layers and PyTorch's own dropout layers."""

@@ -1,0 +1,140 @@
+"""Penalties R(w): a value (differentiable, a subgradient for |w|) and a proximal step.
+
+The objective is always ``mean data loss + R(w)`` with (λ = ``strength``, ρ = ``l1_ratio``):
+
+=============  ===========================================  =========================================
+penalty        R(w)                                         prox of t·R at v
+=============  ===========================================  =========================================
+L1             λ Σ|w|                                       soft-threshold S(v, tλ)
+L2             (λ/2) Σ w²                                   v / (1 + tλ)
+ElasticNet     λ (ρ Σ|w| + (1−ρ)/2 Σ w²)                    S(v, tλρ) / (1 + tλ(1−ρ))
+GroupLasso     λ Σ_g √(size g) ‖w_g‖₂                       v_g · max(0, 1 − tλ√(size g) / ‖v_g‖₂)
+=============  ===========================================  =========================================
+
+A group is one unit's incoming weights: a row of ``w.reshape(w.shape[0], -1)``. A penalty is a small
+immutable value; it knows nothing of optimizers or models.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from reglab.validation import check_fraction, check_nonnegative
+
+
+def soft_threshold(v: Tensor, tau: float) -> Tensor:
+    """S(v, τ) = sign(v) · max(|v| − τ, 0): exact zeros where |v| ≤ τ."""
+    return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)
+
+
+def unit_rows(w: Tensor) -> Tensor:
+    """View of ``w`` with one row per unit (its incoming weights); a vector is one group per entry."""
+    return w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(-1, 1)
+
+
+def block_soft_threshold(v: Tensor, tau: float) -> Tensor:
+    """v_g · max(0, 1 − τ√(size g)/‖v_g‖₂) for every row g: whole rows become exactly zero."""
+    rows = unit_rows(v)
+    norms = rows.norm(dim=1, keepdim=True)
+    threshold = tau * math.sqrt(rows.shape[1])
+    scale = torch.clamp(1.0 - threshold / torch.clamp(norms, min=torch.finfo(v.dtype).tiny), min=0.0)
+    return (rows * scale).reshape(v.shape)
+
+
+class Penalty(ABC):
+    """A regularization term R(w) on one tensor, linear in its strength λ."""
+
+    name: str
+    strength: float
+
+    @abstractmethod
+    def value(self, w: Tensor) -> Tensor:
+        """R(w) as a differentiable scalar."""
+
+    @abstractmethod
+    def prox(self, v: Tensor, t: float) -> Tensor:
+        """argmin_u R(u) + ‖u − v‖² / (2t)."""
+
+    def describe(self) -> str:
+        return f"{self.name}(λ={self.strength:g})"
+
+
+@dataclass(frozen=True)
+class L1(Penalty):
+    """Lasso: R(w) = λ Σ|w|; its proximal step gives exact zeros."""
+
+    strength: float
+    name = "l1"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
+
+    def value(self, w: Tensor) -> Tensor:
+        return self.strength * w.abs().sum()
+
+    def prox(self, v: Tensor, t: float) -> Tensor:
+        return soft_threshold(v, t * self.strength)
+
+
+@dataclass(frozen=True)
+class L2(Penalty):
+    """Ridge: R(w) = (λ/2) Σ w², gradient λw — the same as ``torch.optim.SGD(weight_decay=λ)``."""
+
+    strength: float
+    name = "l2"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
+
+    def value(self, w: Tensor) -> Tensor:
+        return 0.5 * self.strength * w.pow(2).sum()
+
+    def prox(self, v: Tensor, t: float) -> Tensor:
+        return v / (1.0 + t * self.strength)
+
+
+@dataclass(frozen=True)
+class ElasticNet(Penalty):
+    """R(w) = λ (ρ Σ|w| + (1−ρ)/2 Σ w²), ρ = ``l1_ratio`` as in scikit-learn and glmnet."""
+
+    strength: float
+    l1_ratio: float = 0.5
+    name = "elasticnet"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
+        object.__setattr__(self, "l1_ratio", check_fraction("l1_ratio", self.l1_ratio))
+
+    def value(self, w: Tensor) -> Tensor:
+        rho = self.l1_ratio
+        return self.strength * (rho * w.abs().sum() + 0.5 * (1.0 - rho) * w.pow(2).sum())
+
+    def prox(self, v: Tensor, t: float) -> Tensor:
+        tl = t * self.strength
+        return soft_threshold(v, tl * self.l1_ratio) / (1.0 + tl * (1.0 - self.l1_ratio))
+
+    def describe(self) -> str:
+        return f"{self.name}(λ={self.strength:g}, l1_ratio={self.l1_ratio:g})"
+
+
+@dataclass(frozen=True)
+class GroupLasso(Penalty):
+    """R(w) = λ Σ_g √(size g) ‖w_g‖₂ over units g; its proximal step removes whole units."""
+
+    strength: float
+    name = "grouplasso"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
+
+    def value(self, w: Tensor) -> Tensor:
+        rows = unit_rows(w)
+        return self.strength * math.sqrt(rows.shape[1]) * rows.norm(dim=1).sum()
+
+    def prox(self, v: Tensor, t: float) -> Tensor:
+        return block_soft_threshold(v, t * self.strength)

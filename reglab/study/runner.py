@@ -1,0 +1,71 @@
+"""Run a study: cross-validate every method on every seed, refit the chosen points, summarize.
+
+Every trial is committed to the store the moment it ends; trials already in the store are not run
+again, so ``resume=True`` after a crash finishes the study with the same final table.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from reglab.data import Dataset, load
+from reglab.engine import Job, JobResult, run_sequential
+from reglab.store import Store
+from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, seed_split, test_trial
+from reglab.study.settings import StudySettings
+from reglab.study.summary import StudySummary, choose, summarize_study
+
+Progress = Callable[[int, int], None]  # (finished, total)
+
+
+def run_study(
+    settings: StudySettings,
+    store: Store,
+    name: str,
+    resume: bool = False,
+    progress: Progress | None = None,
+    dataset: Dataset | None = None,
+) -> StudySummary:
+    """Run (or finish) the study ``name`` in ``store`` and return its summary."""
+    dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
+    study = store.start_study(name, settings.to_dict(), resume)
+    splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}
+    cv = [t for method in settings.methods for t in cv_trials(settings, method, dataset.task)]
+    total = len(cv) + len(settings.methods) * settings.seeds
+    finished = len(store.finished_keys(study.id) & {t.key for t in cv})
+    counter = [finished]
+
+    def run(planned: list[PlannedTrial]) -> None:
+        todo = [t for t in planned if t.key not in store.finished_keys(study.id)]
+        jobs = [_job(t, splits[t.seed]) for t in todo]
+
+        def commit(job: Job, result: JobResult) -> None:
+            t: PlannedTrial = job.tag
+            store.record_trial(study.id, t.key, t.method, t.stage, t.fold, t.seed,
+                               {"point": t.point, **t.config.to_dict()}, result.status, result.metrics,
+                               result.seconds, result.history, result.error)
+            counter[0] += 1
+            if progress:
+                progress(counter[0], total)
+
+        if progress:
+            progress(counter[0], total)
+        run_sequential(dataset, jobs, commit)
+
+    run(cv)
+    records = store.trials(study.id)
+    tests = [test_trial(settings, method, choose(settings, method, seed, records)[0], dataset.task, seed)
+             for method in settings.methods for seed in range(settings.seeds)]
+    counter[0] += len(store.finished_keys(study.id) & {t.key for t in tests})
+    run(tests)
+    summary = summarize_study(settings, store.trials(study.id), dataset.task)
+    store.finish_study(study.id, summary.to_dict())
+    return summary
+
+
+def _job(trial: PlannedTrial, split: SeedSplit) -> Job:
+    if trial.stage == "cv":
+        train_idx, eval_idx = split.folds[trial.fold]
+    else:
+        train_idx, eval_idx = split.train, split.test
+    return Job(trial, trial.config, train_idx, eval_idx)

@@ -1,0 +1,117 @@
+"""A study's settings: data, model, methods, grids, folds, seeds and training — a frozen value.
+
+The store keeps ``to_dict()``; ``--resume`` requires the same settings. A TOML study file holds the same
+keys (``from_toml``); command-line flags override it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from reglab.methods import METHODS, Regularization
+from reglab.models import ModelSpec
+from reglab.training import FitConfig
+from reglab.validation import check_count
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_METHODS = ("none", "l1", "l2", "dropout", "early-stopping", "l2+dropout")
+RULES = ("1se", "min")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    data: str = "digits"  # built-in name, table path or IDX folder
+    target: str | None = None  # target column of a table
+    impute: bool = False
+    methods: tuple[str, ...] = DEFAULT_METHODS  # specs; bare names are tuned over their grids
+    model: ModelSpec = field(default_factory=lambda: ModelSpec(kind="mlp", hidden=(128,)))
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    epochs: int = 15
+    batch_size: int = 64
+    folds: int = 3  # k of k-fold cross-validation on each seed's training part
+    seeds: int = 3  # seeds 0..seeds-1: each its own test split, folds, initialization and minibatches
+    test_size: float = 0.25
+    grid_size: int = 4  # points taken evenly from each tuned method's default grid
+    grids: dict = field(default_factory=dict)  # method name -> explicit grid (overrides grid_size)
+    rule: str = "1se"  # "1se": strongest within one standard error of the minimum; "min"
+    penalty_mode: str = "proximal"  # L1/elastic net/group lasso as proximal steps or loss terms
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if not self.methods:
+            raise ValueError("no methods given: name at least one, e.g. --methods none,l2,dropout")
+        for spec in self.methods:
+            Regularization.parse(spec)
+        for name, grid in self.grids.items():
+            if name not in METHODS:
+                raise ValueError(f"unknown method {name!r} in grids: use one of {', '.join(METHODS)}")
+            for value in grid:
+                METHODS[name].check(name, value)
+        check_count("folds", self.folds, minimum=2)
+        check_count("seeds", self.seeds)
+        check_count("grid_size", self.grid_size)
+        if not 0 < self.test_size < 1 or math.isnan(self.test_size):
+            raise ValueError(f"Invalid value for argument test_size: expected a number in (0, 1). Received: test_size={self.test_size!r}")
+        if self.rule not in RULES:
+            raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
+        if self.penalty_mode not in ("proximal", "loss"):
+            raise ValueError(f"Invalid value for argument penalty_mode: expected proximal or loss. Received: {self.penalty_mode!r}")
+        self.fit_config("classification", 0)  # validates optimizer, lr, epochs, batch size
+
+    def grid(self, name: str) -> tuple[float, ...]:
+        """The values tried for one tuned method: the explicit grid, or ``grid_size`` points of its default."""
+        if name in self.grids:
+            return tuple(self.grids[name])
+        full = METHODS[name].grid
+        if self.grid_size >= len(full):
+            return full
+        step = (len(full) - 1) / max(self.grid_size - 1, 1)
+        return tuple(full[round(i * step)] for i in range(self.grid_size)) if self.grid_size > 1 else (METHODS[name].default,)
+
+    def regularization(self, spec: str) -> Regularization:
+        return replace(Regularization.parse(spec), proximal=self.penalty_mode == "proximal")
+
+    def fit_config(self, task: str, seed: int) -> FitConfig:
+        return FitConfig(task=task, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
+                         batch_size=self.batch_size, seed=seed, device=self.device)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["methods"] = list(self.methods)
+        data["model"] = self.model.to_dict()
+        data["grids"] = {k: list(v) for k, v in self.grids.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudySettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown study settings {unknown}: use {', '.join(sorted(known))}")
+        values = dict(data)
+        if "model" in values and not isinstance(values["model"], ModelSpec):
+            values["model"] = ModelSpec.from_dict(values["model"])
+        if "grids" in values:
+            values["grids"] = {k: tuple(float(x) for x in v) for k, v in values["grids"].items()}
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> dict:
+        """The settings a study file names (a dict, so command-line flags can be laid over it)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"study file {path} does not exist: give the path of a .toml file")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"study file {path} is not valid TOML: {error}") from None
+        return data.get("study", data)

@@ -1,0 +1,159 @@
+"""From stored trials to answers: validation curves, chosen strengths, test scores with intervals, the winner.
+
+Everything here is computed from ``TrialRecord`` values alone, so a fresh, resumed or distributed study
+that holds the same trials gives the same summary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from reglab.selection.cv import CVCurve, cv_curve
+from reglab.selection.stats import Paired, mean_interval, paired_comparison
+from reglab.store import TrialRecord
+from reglab.study.plan import grid_points, point_label, stronger_direction
+from reglab.study.settings import StudySettings
+
+BASELINE = "none"
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    sd: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Interval":
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        return cls(*mean_interval(finite)) if finite else cls(math.nan, math.nan, math.nan, math.nan)
+
+
+@dataclass
+class MethodSummary:
+    method: str
+    chosen: list[dict]  # the chosen grid point of each seed
+    train_metric: Interval
+    test_metric: Interval
+    gap: Interval
+    zeros: float
+    weight_norm: float
+    units_pruned: float
+    outcome: str  # completed, or e.g. "diverged 1/3"
+    test_values: list[float]  # per seed, NaN where a run diverged or failed
+    vs_baseline: Paired | None = None
+    curves: list[dict] = field(default_factory=list)  # per seed: values, mean, se, best, one_se, labels
+
+    @property
+    def chosen_label(self) -> str:
+        labels = [point_label(p) for p in self.chosen]
+        unique = sorted(set(labels), key=labels.index)
+        return "fixed" if unique == ["-"] else " | ".join(unique)
+
+
+@dataclass
+class StudySummary:
+    task: str
+    metric: str  # accuracy | r2
+    methods: list[MethodSummary]
+    winner: str | None
+    runner_up: str | None
+    lead: Paired | None  # winner minus runner-up over the same seeds
+
+    @property
+    def winner_significant(self) -> bool:
+        return bool(self.lead and self.lead.significant)
+
+    def to_dict(self) -> dict:
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "methods": [asdict(m) | {"chosen_label": m.chosen_label} for m in self.methods],
+            "winner": self.winner,
+            "runner_up": self.runner_up,
+            "winner_significant": self.winner_significant,
+            "lead": asdict(self.lead) if self.lead else None,
+        }
+
+
+def choose(settings: StudySettings, method: str, seed: int, records: list[TrialRecord]) -> tuple[dict, CVCurve | None]:
+    """The grid point a seed's cross-validation picks (min or 1-SE rule), with its curve."""
+    reg = settings.regularization(method)
+    points = grid_points(settings, reg)
+    if not reg.tuned:
+        return {}, None
+    loss = {(point_label(r.config["point"]), r.fold): r.metrics.get("eval_loss", math.nan)
+            for r in records if r.method == method and r.stage == "cv" and r.seed == seed}
+    table = np.array([[_finite_or_nan(loss.get((point_label(p), f))) for f in range(settings.folds)] for p in points])
+    single = len(reg.tuned) == 1
+    values = [p[reg.tuned[0]] for p in points] if single else list(range(len(points)))
+    if not np.isfinite(table).all(axis=1).any():
+        return points[0], None
+    curve = cv_curve(values, table, stronger_direction(reg))
+    index = curve.one_se_index if settings.rule == "1se" and single else curve.best_index
+    return points[index], curve
+
+
+def _finite_or_nan(value) -> float:
+    return math.nan if value is None or not math.isfinite(value) else float(value)
+
+
+def summarize_study(settings: StudySettings, records: list[TrialRecord], task: str) -> StudySummary:
+    summaries = [_summarize_method(settings, m, records) for m in settings.methods]
+    by_name = {s.method: s for s in summaries}
+    baseline = by_name.get(BASELINE)
+    for s in summaries:
+        if baseline is not None and s is not baseline:
+            s.vs_baseline = _paired(s.test_values, baseline.test_values)
+    ranked = sorted((s for s in summaries if math.isfinite(s.test_metric.mean)), key=lambda s: -s.test_metric.mean)
+    winner = ranked[0] if ranked else None
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    lead = _paired(winner.test_values, runner_up.test_values) if winner and runner_up else None
+    return StudySummary(task, "accuracy" if task == "classification" else "r2", summaries,
+                        winner.method if winner else None, runner_up.method if runner_up else None, lead)
+
+
+def _paired(a: list[float], b: list[float]) -> Paired | None:
+    pairs = [(x, y) for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]
+    if len(pairs) < 2:
+        return None
+    return paired_comparison([x for x, _ in pairs], [y for _, y in pairs])
+
+
+def _summarize_method(settings: StudySettings, method: str, records: list[TrialRecord]) -> MethodSummary:
+    chosen, curves, tests = [], [], []
+    for seed in range(settings.seeds):
+        point, curve = choose(settings, method, seed, records)
+        chosen.append(point)
+        if curve is not None:
+            curves.append({"seed": seed, "values": curve.values.tolist(), "mean": curve.mean.tolist(),
+                           "se": curve.se.tolist(), "best": curve.best_index, "one_se": curve.one_se_index,
+                           "labels": [point_label(p) for p in grid_points(settings, settings.regularization(method))]})
+        key = f"{method}|{point_label(point)}|test|seed={seed}"
+        tests.append(next((r for r in records if r.key == key), None))
+    metric = [r.metrics.get("eval_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]
+    train = [r.metrics.get("train_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]
+    done = [r for r in tests if r is not None and r.status == "completed"]
+    bad = ["missing" if r is None else r.status for r in tests if r is None or r.status != "completed"]
+    outcome = "completed" if not bad else f"{max(set(bad), key=bad.count)} {len(bad)}/{len(tests)}"
+    return MethodSummary(
+        method=method,
+        chosen=chosen,
+        train_metric=Interval.of(train),
+        test_metric=Interval.of(metric),
+        gap=Interval.of([a - b for a, b in zip(train, metric)]),
+        zeros=_mean([r.metrics["zeros"] for r in done]),
+        weight_norm=_mean([r.metrics["weight_norm"] for r in done]),
+        units_pruned=_mean([r.metrics["units_pruned"] for r in done]),
+        outcome=outcome,
+        test_values=metric,
+        curves=curves,
+    )
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan

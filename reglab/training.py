@@ -1,0 +1,222 @@
+"""One training loop for any ``torch.nn.Module``.
+
+Minimizes ``mean data loss + Σ R(w)`` (cross-entropy for classification, mean squared error for
+regression) by minibatch SGD, Adam or AdamW. Per step: loss-mode penalties join the objective;
+decoupled decay shrinks w ← w − η λ_d w (before the update, exactly as ``torch.optim.AdamW``); the
+optimizer steps; proximal penalties apply their proximal step; max-norm projects each unit.
+A NaN or infinite loss ends the run with outcome ``diverged`` and its history intact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from reglab.regularizers.constraints import MaxNorm
+from reglab.regularizers.early_stopping import EarlyStopping
+from reglab.regularizers.penalties import unit_rows
+from reglab.regularizers.terms import ParamChoice, Term, select_parameters
+from reglab.validation import check_count, check_nonnegative, check_positive
+
+TASKS = ("classification", "regression")
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+EVAL_BATCH = 8192
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How to train: task, optimizer and its step size, epochs, minibatch size, seed, device."""
+
+    task: str = "classification"
+    optimizer: str = "adam"  # sgd | adam | adamw (weight decay always comes from ``decay``)
+    lr: float = 1e-3
+    momentum: float = 0.0  # SGD only, in [0, 1)
+    epochs: int = 20
+    batch_size: int | None = 64  # None: full batch
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={self.task!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Invalid value for argument optimizer: expected one of {tuple(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
+            )
+        check_positive("lr", self.lr)
+        if not 0 <= check_nonnegative("momentum", self.momentum) < 1:
+            raise ValueError(f"Invalid value for argument momentum: expected a number in [0, 1). Received: momentum={self.momentum!r}")
+        check_count("epochs", self.epochs)
+        if self.batch_size is not None:
+            check_count("batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
+class Regularizers:
+    """Everything the loop applies besides the model's own layers (dropout and batch norm live there)."""
+
+    penalties: Sequence[Term] = ()
+    decay: float = 0.0  # decoupled weight decay λ_d
+    decay_params: ParamChoice = None  # default: weights only
+    max_norm: MaxNorm | None = None
+    max_norm_params: ParamChoice = None
+    early_stopping: EarlyStopping | None = None
+    augment: Sequence[Callable[[Tensor, torch.Generator], Tensor]] = ()
+
+
+@dataclass
+class FitResult:
+    """A trained model, its per-epoch history, and how the run ended."""
+
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    outcome: str = "completed"  # completed | diverged
+    best_epoch: int | None = None  # set when early stopping restored weights
+    seconds: float = 0.0
+
+    @property
+    def last(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def data_loss(output: Tensor, y: Tensor, task: str) -> Tensor:
+    """Mean cross-entropy, or mean squared error (torch.nn.MSELoss) on a single output."""
+    if task == "classification":
+        return nn.functional.cross_entropy(output, y)
+    return nn.functional.mse_loss(output.reshape(y.shape), y)
+
+
+def metric(output: Tensor, y: Tensor, task: str) -> float:
+    """Accuracy for classification, R² = 1 − SSE/SST for regression (higher is better for both)."""
+    if task == "classification":
+        return (output.argmax(dim=1) == y).double().mean().item()
+    residual = ((output.reshape(y.shape) - y) ** 2).sum()
+    total = ((y - y.mean()) ** 2).sum()
+    return (1.0 - residual / total).item() if total > 0 else float("nan")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: Tensor, y: Tensor, task: str) -> tuple[float, float]:
+    """(mean data loss, metric) in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    output = torch.cat([model(X[i : i + EVAL_BATCH]) for i in range(0, len(X), EVAL_BATCH)])
+    model.train(was_training)
+    return data_loss(output, y, task).item(), metric(output, y, task)
+
+
+@torch.no_grad()
+def weight_stats(model: nn.Module) -> dict:
+    """Fraction of exact zeros, L2 norm and all-zero units over the model's weights (not biases/norms)."""
+    weights = [p for _, p in select_parameters(model)]
+    if not weights:
+        return {"zeros": 0.0, "weight_norm": 0.0, "units_pruned": 0}
+    count = sum(p.numel() for p in weights)
+    zeros = sum(int((p == 0).sum()) for p in weights)
+    norm = float(torch.sqrt(sum((p.double() ** 2).sum() for p in weights)))
+    pruned = sum(int((unit_rows(p) == 0).all(dim=1).sum()) for p in weights)
+    return {"zeros": zeros / count, "weight_norm": norm, "units_pruned": pruned}
+
+
+def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X).to(device=device, dtype=dtype)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y).to(device)
+    return X, (y.long() if task == "classification" else y.to(dtype))
+
+
+def fit(
+    model: nn.Module,
+    train: tuple,
+    val: tuple | None = None,
+    *,
+    config: FitConfig = FitConfig(),
+    regularizers: Regularizers = Regularizers(),
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train = (X, y)``; evaluate on ``val`` after every epoch when given."""
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    model.to(device)
+    dtype = next(model.parameters()).dtype
+    X, y = as_tensors(*train, config.task, device, dtype)
+    Xv, yv = as_tensors(*val, config.task, device, dtype) if val is not None else (None, None)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+
+    terms = [t.bind(model) for t in regularizers.penalties]
+    loss_terms = [b for b in terms if b.term.mode == "loss"]
+    prox_terms = [b for b in terms if b.term.mode == "proximal"]
+    decayed = [p for _, p in select_parameters(model, regularizers.decay_params)] if regularizers.decay else []
+    projected = [p for _, p in select_parameters(model, regularizers.max_norm_params)] if regularizers.max_norm else []
+    extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
+    # Heavy ball moves w by lr·g/(1 − μ) at a fixed point; a proximal step of lr/(1 − μ) keeps that fixed
+    # point the minimizer of loss + R (a step of lr would minimize loss + (1 − μ)R).
+    prox_lr = config.lr / (1.0 - extra.get("momentum", 0.0))
+    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
+    stopper = regularizers.early_stopping
+    batch = config.batch_size or len(X)
+    result = FitResult(model)
+    step = 0
+
+    for epoch in range(config.epochs):
+        model.train()
+        epoch_start = time.perf_counter()
+        order = torch.randperm(len(X), generator=generator).to(device)
+        for i in range(0, len(X), batch):
+            index = order[i : i + batch]
+            xb = X[index]
+            for transform in regularizers.augment:
+                xb = transform(xb, generator)
+            loss = data_loss(model(xb), y[index], config.task)
+            loss = loss + sum((b.value(step) for b in loss_terms), 0.0)
+            if not torch.isfinite(loss):
+                result.outcome = "diverged"
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            with torch.no_grad():
+                for p in decayed:
+                    p.mul_(1.0 - config.lr * regularizers.decay)
+            optimizer.step()
+            with torch.no_grad():
+                for b in prox_terms:
+                    b.prox_(step, prox_lr)
+                for p in projected:
+                    regularizers.max_norm.project_(p.data)
+            step += 1
+
+        record = {"epoch": epoch}
+        record["train_loss"], record["train_metric"] = evaluate(model, X, y, config.task)
+        if Xv is not None:
+            record["val_loss"], record["val_metric"] = evaluate(model, Xv, yv, config.task)
+        with torch.no_grad():
+            record["penalty"] = float(sum((b.value(step) for b in terms), 0.0))
+        record.update(weight_stats(model))
+        record["seconds"] = time.perf_counter() - epoch_start
+        if not np.isfinite(record["train_loss"]):
+            result.outcome = "diverged"
+        result.history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if result.outcome == "diverged":
+            break
+        monitored = record.get("val_loss", record["train_loss"])
+        if stopper is not None and stopper.update(epoch, monitored, model):
+            break
+
+    if stopper is not None and result.outcome == "completed":
+        stopper.restore(model)
+        result.best_epoch = stopper.best_epoch
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,119 @@
+"""One trial: a regularization, a model and a training config, trained on some rows, scored on others.
+
+Preprocessing is fitted on the training rows only (features standardized; for regression the target
+too, so losses are in units of the training target's standard deviation and R² is unaffected). With
+early stopping, a stratified fifth of the training rows is held back to monitor, so the evaluation rows
+never steer training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from reglab.data import Dataset
+from reglab.data.splits import Standardizer, holdout_split
+from reglab.methods import Regularization
+from reglab.models import ModelSpec
+from reglab.training import FitConfig, FitResult, as_tensors, evaluate, fit, resolve_device, weight_stats
+
+MONITOR_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that decides a trial's result, together with its seed (in ``fit``)."""
+
+    regularization: Regularization = field(default_factory=Regularization)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    fit: FitConfig = field(default_factory=FitConfig)
+
+    def to_dict(self) -> dict:
+        return {
+            "regularization": self.regularization.to_dict(),
+            "model": self.model.to_dict(),
+            "fit": dict(self.fit.__dict__),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrialConfig":
+        return cls(Regularization.from_dict(data["regularization"]), ModelSpec.from_dict(data["model"]), FitConfig(**data["fit"]))
+
+
+@dataclass
+class TrialResult:
+    """Final scores of a trial (the model's last or restored weights) and its per-epoch history."""
+
+    outcome: str
+    train_loss: float
+    train_metric: float
+    eval_loss: float
+    eval_metric: float
+    zeros: float
+    weight_norm: float
+    units_pruned: int
+    epochs: int
+    seconds: float
+    history: list[dict]
+
+    @property
+    def gap(self) -> float:
+        """Generalization gap: training metric minus evaluation metric."""
+        return self.train_metric - self.eval_metric
+
+
+def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(X, y) for the training rows and each other row set, standardized with training statistics only."""
+    scaler = Standardizer.fit(dataset.X[train_idx])
+    y_train = dataset.y[train_idx]
+    mean, std = (float(y_train.mean()), float(y_train.std()) or 1.0) if dataset.task == "regression" else (0.0, 1.0)
+
+    def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = dataset.y[idx]
+        return scaler.transform(dataset.X[idx]), (((y - mean) / std).astype(np.float32) if dataset.task == "regression" else y)
+
+    return [part(idx) for idx in (train_idx, *other_idx)]
+
+
+def run_trial(
+    dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig, on_epoch=None
+) -> tuple[TrialResult, FitResult]:
+    """Train on ``train_idx``, score on ``eval_idx``; deterministic given the config's seed."""
+    reg, fit_config = config.regularization, config.fit
+    if reg.early_stopping:
+        keep, monitor = holdout_split(
+            dataset.y[train_idx], MONITOR_FRACTION, fit_config.seed, dataset.task == "classification"
+        )
+        fit_idx, monitor_idx = train_idx[keep], train_idx[monitor]
+    else:
+        fit_idx, monitor_idx = train_idx, eval_idx
+    train, monitor, evaluation = prepare(dataset, fit_idx, monitor_idx, eval_idx)
+
+    torch.manual_seed(fit_config.seed)
+    model = config.model.build(dataset.input_shape, dataset.n_outputs, **reg.model_options())
+    fitted = fit(model, train, monitor, config=fit_config, regularizers=reg.loop_regularizers(model), on_epoch=on_epoch)
+    return summarize(fitted, train, evaluation, fit_config), fitted
+
+
+def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: FitConfig) -> TrialResult:
+    """Scores of the fitted model on its training rows and on the evaluation rows."""
+    model = fitted.model
+    device, dtype = resolve_device(fit_config.device), next(model.parameters()).dtype
+    train_loss, train_metric = evaluate(model, *as_tensors(*train, fit_config.task, device, dtype), fit_config.task)
+    eval_loss, eval_metric = evaluate(model, *as_tensors(*evaluation, fit_config.task, device, dtype), fit_config.task)
+    stats = weight_stats(model)
+    return TrialResult(
+        outcome=fitted.outcome,
+        train_loss=train_loss,
+        train_metric=train_metric,
+        eval_loss=eval_loss,
+        eval_metric=eval_metric,
+        zeros=stats["zeros"],
+        weight_norm=stats["weight_norm"],
+        units_pruned=stats["units_pruned"],
+        epochs=len(fitted.history),
+        seconds=fitted.seconds,
+        history=fitted.history,
+    )
