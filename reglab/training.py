@@ -129,6 +129,22 @@ def weight_stats(model: nn.Module) -> dict:
     return {"zeros": zeros / count, "weight_norm": norm, "units_pruned": pruned}
 
 
+def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitConfig) -> float | Tensor:
+    """The step t of the proximal map that keeps the optimizer's fixed points the minimizers of loss + R.
+
+    SGD with heavy-ball momentum μ moves w by lr·g/(1 − μ) at a fixed point, so t = lr/(1 − μ) (a step of
+    lr would minimize loss + (1 − μ)R). Adam moves each coordinate by lr·ĝ/(√v̂ + ε), a diagonal metric,
+    so t is that per-coordinate step lr/(√v̂ + ε): 0 ∈ ∂(loss + R) at its fixed points.
+    """
+    if config.optimizer == "sgd":
+        return config.lr / (1.0 - config.momentum)
+    state, group = optimizer.state[p], optimizer.param_groups[0]
+    if "exp_avg_sq" not in state:
+        return config.lr
+    correction = 1.0 - group["betas"][1] ** float(state["step"])
+    return config.lr / ((state["exp_avg_sq"] / correction).sqrt() + group["eps"])
+
+
 def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X).to(device=device, dtype=dtype)
     y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y).to(device)
@@ -160,9 +176,6 @@ def fit(
     decayed = [p for _, p in select_parameters(model, regularizers.decay_params)] if regularizers.decay else []
     projected = [p for _, p in select_parameters(model, regularizers.max_norm_params)] if regularizers.max_norm else []
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
-    # Heavy ball moves w by lr·g/(1 − μ) at a fixed point; a proximal step of lr/(1 − μ) keeps that fixed
-    # point the minimizer of loss + R (a step of lr would minimize loss + (1 − μ)R).
-    prox_lr = config.lr / (1.0 - extra.get("momentum", 0.0))
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
     stopper = regularizers.early_stopping
     batch = config.batch_size or len(X)
@@ -191,7 +204,7 @@ def fit(
             optimizer.step()
             with torch.no_grad():
                 for b in prox_terms:
-                    b.prox_(step, prox_lr)
+                    b.prox_(step, lambda p: proximal_step_size(optimizer, p, config))
                 for p in projected:
                     regularizers.max_norm.project_(p.data)
             step += 1

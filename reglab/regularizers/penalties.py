@@ -27,7 +27,7 @@ from torch import Tensor
 from reglab.validation import check_fraction, check_nonnegative
 
 
-def soft_threshold(v: Tensor, tau: float) -> Tensor:
+def soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
     """S(v, τ) = sign(v) · max(|v| − τ, 0): exact zeros where |v| ≤ τ."""
     return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)
 
@@ -37,9 +37,14 @@ def unit_rows(w: Tensor) -> Tensor:
     return w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(-1, 1)
 
 
-def block_soft_threshold(v: Tensor, tau: float) -> Tensor:
-    """v_g · max(0, 1 − τ√(size g)/‖v_g‖₂) for every row g: whole rows become exactly zero."""
+def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
+    """v_g · max(0, 1 − τ√(size g)/‖v_g‖₂) for every row g: whole rows become exactly zero.
+
+    A per-entry τ (a diagonal metric, as under Adam) is averaged over each row.
+    """
     rows = unit_rows(v)
+    if isinstance(tau, Tensor):
+        tau = unit_rows(tau).mean(dim=1, keepdim=True)
     norms = rows.norm(dim=1, keepdim=True)
     threshold = tau * math.sqrt(rows.shape[1])
     scale = torch.clamp(1.0 - threshold / torch.clamp(norms, min=torch.finfo(v.dtype).tiny), min=0.0)
@@ -57,8 +62,8 @@ class Penalty(ABC):
         """R(w) as a differentiable scalar."""
 
     @abstractmethod
-    def prox(self, v: Tensor, t: float) -> Tensor:
-        """argmin_u R(u) + ‖u − v‖² / (2t)."""
+    def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
+        """argmin_u R(u) + ‖u − v‖² / (2t); a tensor t (one step per entry) is a diagonal metric."""
 
     def describe(self) -> str:
         return f"{self.name}(λ={self.strength:g})"
@@ -77,7 +82,7 @@ class L1(Penalty):
     def value(self, w: Tensor) -> Tensor:
         return self.strength * w.abs().sum()
 
-    def prox(self, v: Tensor, t: float) -> Tensor:
+    def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return soft_threshold(v, t * self.strength)
 
 
@@ -94,7 +99,7 @@ class L2(Penalty):
     def value(self, w: Tensor) -> Tensor:
         return 0.5 * self.strength * w.pow(2).sum()
 
-    def prox(self, v: Tensor, t: float) -> Tensor:
+    def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return v / (1.0 + t * self.strength)
 
 
@@ -114,7 +119,7 @@ class ElasticNet(Penalty):
         rho = self.l1_ratio
         return self.strength * (rho * w.abs().sum() + 0.5 * (1.0 - rho) * w.pow(2).sum())
 
-    def prox(self, v: Tensor, t: float) -> Tensor:
+    def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         tl = t * self.strength
         return soft_threshold(v, tl * self.l1_ratio) / (1.0 + tl * (1.0 - self.l1_ratio))
 
@@ -136,5 +141,5 @@ class GroupLasso(Penalty):
         rows = unit_rows(w)
         return self.strength * math.sqrt(rows.shape[1]) * rows.norm(dim=1).sum()
 
-    def prox(self, v: Tensor, t: float) -> Tensor:
+    def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return block_soft_threshold(v, t * self.strength)

@@ -85,11 +85,11 @@ class BoundTerm:
         factor = self.term.schedule(step)
         return sum((factor * self.term.penalty.value(p) for _, p in self.named), 0.0)
 
-    def prox_(self, step: int, lr: float) -> None:
-        """In place: w ← prox of (lr · s(t)) · R at w."""
-        t = lr * self.term.schedule(step)
+    def prox_(self, step: int, step_size: Callable[[nn.Parameter], float | Tensor]) -> None:
+        """In place: w ← prox of (η · s(t)) · R at w, with η = ``step_size(w)`` (a number or one per entry)."""
+        factor = self.term.schedule(step)
         for _, p in self.named:
-            p.data.copy_(self.term.penalty.prox(p.data, t))
+            p.data.copy_(self.term.penalty.prox(p.data, step_size(p) * factor))
 
     def describe(self) -> str:
         size = sum(p.numel() for _, p in self.named)

@@ -105,6 +105,6 @@ def test_schedule_scales_value_and_prox():
     with torch.no_grad():
         assert float(bound.value(1)) == pytest.approx(0.5 * 0.4 * 1.35, abs=1e-15)
         assert float(bound.value(10**9)) == pytest.approx(0.4 * 1.35, abs=1e-15)
-    bound.prox_(step=1, lr=0.5)  # threshold 0.5 · 0.4 · 0.5 = 0.1
+    bound.prox_(step=1, step_size=lambda p: 0.5)  # threshold 0.5 · 0.4 · 0.5 = 0.1
     expected = torch.tensor([[0.0, -0.2, 0.9]], dtype=torch.float64)
     torch.testing.assert_close(model.weight.data, expected, rtol=0, atol=1e-15)
