@@ -15,7 +15,7 @@ $(BIN)/reglab: pyproject.toml constraints.txt
 install: $(BIN)/reglab
 
 demo: install
-	$(BIN)/reglab train
+	$(BIN)/reglab compare
 
 test: install
 	$(BIN)/python -m pytest -q

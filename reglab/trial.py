@@ -17,6 +17,7 @@ from reglab.data import Dataset
 from reglab.data.splits import Standardizer, holdout_split
 from reglab.methods import Regularization
 from reglab.models import ModelSpec
+from reglab.regularizers.terms import select_parameters
 from reglab.training import FitConfig, FitResult, as_tensors, evaluate, fit, resolve_device, weight_stats
 
 MONITOR_FRACTION = 0.2
@@ -54,6 +55,7 @@ class TrialResult:
     zeros: float
     weight_norm: float
     units_pruned: int
+    weight_histogram: dict  # final weights: {"edges", "counts", "exact_zeros"}
     epochs: int
     seconds: float
     history: list[dict]
@@ -97,6 +99,19 @@ def run_trial(
     return summarize(fitted, train, evaluation, fit_config), fitted
 
 
+HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)
+
+
+@torch.no_grad()
+def weight_histogram(model: torch.nn.Module) -> dict:
+    """Counts of the final weights (not biases/norms) over fixed bins on [−1, 1], values beyond clipped
+    into the end bins, and the count of exact zeros (what L1's proximal steps produce)."""
+    weights = [p.detach().cpu().double().flatten() for _, p in select_parameters(model)]
+    values = torch.cat(weights).numpy() if weights else np.zeros(0)
+    counts, _ = np.histogram(np.clip(values, -1.0, 1.0), bins=HISTOGRAM_EDGES)
+    return {"edges": HISTOGRAM_EDGES.tolist(), "counts": counts.tolist(), "exact_zeros": int((values == 0).sum())}
+
+
 def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: FitConfig) -> TrialResult:
     """Scores of the fitted model on its training rows and on the evaluation rows."""
     model = fitted.model
@@ -113,6 +128,7 @@ def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: Fi
         zeros=stats["zeros"],
         weight_norm=stats["weight_norm"],
         units_pruned=stats["units_pruned"],
+        weight_histogram=weight_histogram(model),
         epochs=len(fitted.history),
         seconds=fitted.seconds,
         history=fitted.history,

@@ -9,9 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reglab.cli import compare, train
+from reglab.cli import compare, datasets, path, runs, show, train, tune
 
-COMMANDS = {"compare": compare, "train": train}
+COMMANDS = {
+    "compare": compare,
+    "tune": tune,
+    "path": path,
+    "train": train,
+    "datasets": datasets,
+    "runs": runs,
+    "show": show,
+}
 
 
 class _Parser(argparse.ArgumentParser):

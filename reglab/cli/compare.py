@@ -10,12 +10,12 @@ import argparse
 import json
 import sys
 import time
+from typing import Callable
 
-from rich.console import Console
 
 from reglab.cli.options import (add_data_arguments, add_model_arguments, add_selection_arguments, add_store_arguments,
                                 add_study_file_argument, settings_from_args, study_name)
-from reglab.cli.render import comparison_table, json_safe, progress_bar, winner_line
+from reglab.cli.render import comparison_table, console, json_safe, progress_bar, winner_line
 from reglab.store import Store
 from reglab.study import StudySettings, run_study
 
@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     return run_and_print(args, settings, "compare")
 
 
-def run_and_print(args: argparse.Namespace, settings: StudySettings, command: str):
-    """Run the study behind a progress bar; print the table (or JSON). Returns the exit status."""
+def run_and_print(args: argparse.Namespace, settings: StudySettings, command: str, details: Callable | None = None) -> int:
+    """Run the study behind a progress bar; print the table (or JSON), and ``details(out, method)`` per
+    method when given. Returns the exit status."""
     with Store(args.store) as store:
         name = study_name(store, args, settings, command)
         start = time.perf_counter()
@@ -50,9 +51,11 @@ def run_and_print(args: argparse.Namespace, settings: StudySettings, command: st
         print(json.dumps(json_safe({"study": name, "store": args.store, "data": settings.data, "seconds": seconds,
                                     **summary.to_dict()}), indent=2))
     else:
-        console = Console(width=None if sys.stdout.isatty() else 160)
+        out = console()
         title = f"{name} · {settings.data} · {settings.seeds} seeds · {settings.folds}-fold CV · {settings.rule} rule"
-        console.print(comparison_table(summary, title))
-        console.print(winner_line(summary), highlight=False)
-        console.print(f"{seconds:.1f} s · stored in {args.store} as {name!r}", style="dim", highlight=False)
+        for method in summary.methods if details else ():
+            details(out, method)
+        out.print(comparison_table(summary, title))
+        out.print(winner_line(summary), highlight=False)
+        out.print(f"{seconds:.1f} s · stored in {args.store} as {name!r}", style="dim", highlight=False)
     return 0

@@ -111,6 +111,10 @@ def study_name(store: Store, args: argparse.Namespace, settings: StudySettings, 
         if not same:
             raise ValueError(f"no study with these settings in {args.store} to resume: pass --name NAME")
         return same[-1].name
-    stem = f"{command}-{Path(settings.data).stem}"
-    taken = {s.name for s in studies}
+    return fresh_name(store, f"{command}-{Path(settings.data).stem}")
+
+
+def fresh_name(store: Store, stem: str) -> str:
+    """``stem-1``, ``stem-2``, ...: the first name the store does not hold yet."""
+    taken = {s.name for s in store.studies()}
     return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -11,6 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from reglab.study.summary import StudySummary
+
+
+def console() -> Console:
+    """Standard output; tables keep their columns when piped (no terminal width to go by)."""
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 @contextmanager
@@ -74,6 +80,8 @@ def winner_line(summary: StudySummary) -> str:
     lead = summary.lead
     if lead is None:
         return f"Winner: {summary.winner} (too few seeds to test its lead over {summary.runner_up})."
+    if lead.mean_diff == 0:
+        return f"No winner: {summary.winner} and {summary.runner_up} tie on every seed."
     verdict = "significant" if lead.significant else "not significant"
     return (f"Winner: {summary.winner}, ahead of {summary.runner_up} by {lead.mean_diff:+.4f} "
             f"(paired t-test over {lead.n} seeds, p = {lead.p_value:.3f}: {verdict} at 5%).")

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
 from rich.table import Table
 
 from reglab.cli.options import add_data_arguments, add_model_arguments, add_study_file_argument, settings_from_args
-from reglab.cli.render import json_safe, progress_bar
+from reglab.cli.render import console, json_safe, progress_bar
 from reglab.data import load
 from reglab.data.splits import holdout_split
 from reglab.regularizers.terms import summarize
@@ -43,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(json_safe(as_json(dataset.name, reg.label, result)), indent=2))
     else:
-        console = Console()
-        console.print(summary_table(dataset.name, reg.label, result, dataset.task))
-        console.print(summarize(fitted.model, reg.loop_regularizers(fitted.model).penalties), highlight=False)
+        out = console()
+        out.print(summary_table(dataset.name, reg.label, result, dataset.task))
+        out.print(summarize(fitted.model, reg.loop_regularizers(fitted.model).penalties), highlight=False)
     return 0
 
 

@@ -50,7 +50,8 @@ class MethodSummary:
 
     @property
     def chosen_label(self) -> str:
-        labels = [point_label(p) for p in self.chosen]
+        """The chosen values over seeds, e.g. ``l2=0.00316`` or ``l2=0.001 | l2=0.01`` when seeds differ."""
+        labels = [",".join(f"{k}={v:.3g}" for k, v in p.items()) or "-" for p in self.chosen]
         unique = sorted(set(labels), key=labels.index)
         return "fixed" if unique == ["-"] else " | ".join(unique)
 

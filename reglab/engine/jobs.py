@@ -1,4 +1,4 @@
-"""The engine runs planned trials and hands each result back as soon as it ends.
+"""Trial jobs and the sequential strategy: one trial after another in this process.
 
 It knows datasets and trials, not the store or the command line: the caller's ``on_result`` commits.
 A trial that raises is a ``failed`` result carrying its message; the sweep goes on.
@@ -14,7 +14,7 @@ import numpy as np
 from reglab.data import Dataset
 from reglab.trial import TrialConfig, run_trial
 
-METRIC_FIELDS = ("train_loss", "train_metric", "eval_loss", "eval_metric", "zeros", "weight_norm", "units_pruned", "epochs")
+METRIC_FIELDS = ("train_loss", "train_metric", "eval_loss", "eval_metric", "zeros", "weight_norm", "units_pruned", "weight_histogram", "epochs")
 
 
 @dataclass(frozen=True)

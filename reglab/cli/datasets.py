@@ -1,0 +1,26 @@
+"""List the built-in datasets (no download needed), and how to use your own."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from reglab.cli.render import console
+from reglab.data.builtin import BUILTIN
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    table = Table(title="built-in datasets")
+    table.add_column("name")
+    table.add_column("description")
+    for name, (_, description) in BUILTIN.items():
+        table.add_row(name, description)
+    out = console()
+    out.print(table)
+    out.print("Your own: --data FILE.csv|FILE.parquet --target COLUMN [--impute], or --data FOLDER with MNIST-style IDX files.")
+    return 0

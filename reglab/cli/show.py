@@ -1,0 +1,40 @@
+"""Show a stored study's table again (finished or not), from the store alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+from reglab.cli.path import path_table
+from reglab.cli.render import comparison_table, console, json_safe, winner_line
+from reglab.store import Store
+from reglab.study import StudySettings, summarize_study
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study name (see reglab runs)")
+    parser.add_argument("--store", default="reglab.sqlite", help="(default: reglab.sqlite)")
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    with Store(args.store) as store:
+        study = store.study(args.study)
+        trials = store.trials(study.id)
+    out = console()
+    if study.settings.get("kind") == "path":
+        if args.json:
+            print(json.dumps(json_safe({"study": study.name, **(study.summary or {})})))
+        elif study.summary:
+            out.print(path_table(study.summary, f"{study.name} · {study.settings['penalty']} path"))
+        return 0
+    settings = StudySettings.from_dict(study.settings)
+    task = trials[0].config["fit"]["task"] if trials else "classification"
+    summary = summarize_study(settings, trials, task)
+    if args.json:
+        print(json.dumps(json_safe({"study": study.name, "status": study.status, **summary.to_dict()}), indent=2))
+        return 0
+    out.print(comparison_table(summary, f"{study.name} · {settings.data} · {study.status} · {len(trials)} trials"))
+    out.print(winner_line(summary), highlight=False)
+    return 0
