@@ -10,6 +10,8 @@ from typing import Callable
 
 from reglab.data import Dataset, load
 from reglab.engine import Job, JobResult, run_sequential
+
+Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
 from reglab.store import Store
 from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, seed_split, test_trial
 from reglab.study.settings import StudySettings
@@ -25,8 +27,13 @@ def run_study(
     resume: bool = False,
     progress: Progress | None = None,
     dataset: Dataset | None = None,
+    execute: Execute = run_sequential,
 ) -> StudySummary:
-    """Run (or finish) the study ``name`` in ``store`` and return its summary."""
+    """Run (or finish) the study ``name`` in ``store`` and return its summary.
+
+    ``execute(dataset, jobs, on_result)`` runs the jobs (in this process by default; batched or on a
+    cluster otherwise) and calls ``on_result`` once per finished job, here in the driver, which commits it.
+    """
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
     study = store.start_study(name, settings.to_dict(), resume)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}
@@ -50,7 +57,7 @@ def run_study(
 
         if progress:
             progress(counter[0], total)
-        run_sequential(dataset, jobs, commit)
+        execute(dataset, jobs, commit)
 
     run(cv)
     records = store.trials(study.id)
