@@ -6,14 +6,17 @@ A trial that raises is a ``failed`` result carrying its message; the sweep goes 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import torch
 
 from reglab.data import Dataset
 from reglab.trial import TrialConfig, run_trial
 
+TRIAL_THREADS = 1  # small trials gain nothing from more; a fixed count keeps results identical everywhere
 METRIC_FIELDS = ("train_loss", "train_metric", "eval_loss", "eval_metric", "zeros", "weight_norm", "units_pruned", "weight_histogram", "epochs")
 
 
@@ -36,9 +39,23 @@ class JobResult:
     error: str | None = None
 
 
-def run_job(dataset: Dataset, job: Job) -> JobResult:
+@contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` intra-op threads inside the block; the previous count comes back after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
-        result, _ = run_trial(dataset, job.train_idx, job.eval_idx, job.config)
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_job(dataset: Dataset, job: Job, threads: int = TRIAL_THREADS) -> JobResult:
+    """One trial on a fixed intra-op thread count: reductions split the same way wherever it runs, so the
+    floating-point result depends only on the trial's config and seed."""
+    try:
+        with intra_op_threads(threads):
+            result, _ = run_trial(dataset, job.train_idx, job.eval_idx, job.config)
     except Exception as error:  # a failing trial is an outcome, recorded with its message
         return JobResult("failed", {}, 0.0, [], f"{type(error).__name__}: {error}")
     metrics = {name: getattr(result, name) for name in METRIC_FIELDS}
