@@ -16,7 +16,9 @@ from reglab.data import load
 from reglab.data.splits import holdout_split
 from reglab.regularizers.terms import summarize
 from reglab.study.plan import trial_config
-from reglab.trial import TrialResult, run_trial
+from reglab.regularizers.mc_dropout import mc_predict
+from reglab.training import as_tensors, metric, resolve_device
+from reglab.trial import TrialResult, prepare, run_trial
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_study_file_argument(parser)
     parser.add_argument("--reg", default="l2=1e-3+dropout=0.3", help="regularization spec, e.g. l1=1e-4+maxnorm=3 (default: l2=1e-3+dropout=0.3)")
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    parser.add_argument("--mc-passes", type=int, default=0, metavar="T",
+                        help="also predict the test set by Monte-Carlo dropout with T stochastic passes")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -39,13 +43,33 @@ def run(args: argparse.Namespace) -> int:
             advance(record["epoch"] + 1, status=f"loss {record['train_loss']:.4f}  test {record.get('val_loss', float('nan')):.4f}")
 
         result, fitted = run_trial(dataset, train_idx, test_idx, config, on_epoch=on_epoch)
+    mc = mc_summary(fitted.model, dataset, train_idx, test_idx, config, args.mc_passes) if args.mc_passes else None
     if args.json:
-        print(json.dumps(json_safe(as_json(dataset.name, reg.label, result)), indent=2))
+        print(json.dumps(json_safe({**as_json(dataset.name, reg.label, result), **({"mc_dropout": mc} if mc else {})}), indent=2))
     else:
         out = console()
         out.print(summary_table(dataset.name, reg.label, result, dataset.task))
         out.print(summarize(fitted.model, reg.loop_regularizers(fitted.model).penalties), highlight=False)
+        if mc:
+            out.print("MC dropout ({passes} passes): test {metric_name} {metric:.4f}, mean predictive std {mean_std:.4f}".format(**mc)
+                      + (f", mean entropy {mc['mean_entropy']:.4f} nats" if "mean_entropy" in mc else ""), highlight=False)
     return 0
+
+
+def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict:
+    """Monte-Carlo dropout on the test rows: the metric of the predictive mean, its spread and entropy."""
+    if passes < 2:
+        raise ValueError(f"--mc-passes needs at least 2 passes, got {passes}")
+    _, (X_test, y_test) = prepare(dataset, train_idx, test_idx)
+    device, dtype = resolve_device(config.fit.device), next(model.parameters()).dtype
+    X, y = as_tensors(X_test, y_test, dataset.task, device, dtype)
+    prediction = mc_predict(model, X, passes=passes, task=dataset.task, generator_seed=config.fit.seed)
+    summary = {"passes": passes, "metric_name": "accuracy" if dataset.task == "classification" else "R²",
+               "metric": metric(prediction.mean if dataset.task == "regression" else prediction.mean.log(), y, dataset.task),
+               "mean_std": float(prediction.std.mean())}
+    if prediction.entropy is not None:
+        summary["mean_entropy"] = float(prediction.entropy.mean())
+    return summary
 
 
 def as_json(data: str, label: str, result: TrialResult) -> dict:
