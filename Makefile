@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install
+.PHONY: demo test install browser
 
 $(BIN)/reglab: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,5 +17,13 @@ install: $(BIN)/reglab
 demo: install
 	$(BIN)/reglab compare
 
-test: install
-	$(BIN)/python -m pytest -q
+test: install browser
+	$(BIN)/python -m pytest -q -rs
+
+# The report's browser test needs Chromium: installed when missing, where apt-get can and we are root. Never fatal
+# (without a browser that test is skipped).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		echo "installing chromium for the report's browser test" && export DEBIAN_FRONTEND=noninteractive && \
+		{ apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || true

@@ -1,0 +1,70 @@
+"""A stored study as one self-contained HTML page: comparison with intervals, validation and learning
+curves, weight histograms, regularization paths, settings and how to reproduce them.
+
+The report reads only the store (it trains nothing, needs no PyTorch, and changes nothing in the file).
+
+Example::
+
+    from reglab.report import write_report
+    write_report("reglab.sqlite", "compare-digits-1")  # -> reglab-compare-digits-1.html beside the store
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reglab.report.data import ReportData, read_report
+from reglab.report.figures import (comparison_figure, histogram_figure, learning_figure, palette, path_figure,
+                                   to_png, to_svg, validation_figure)
+from reglab.report.html import page
+from reglab.store import Store
+
+
+def draw_figures(data: ReportData) -> dict:
+    """The study's figures by name, in page order (only those it has data for)."""
+    colours = palette(data.methods)
+    found = {}
+    if data.comparison is not None:
+        found["comparison"] = comparison_figure(data.comparison, colours)
+    if data.curves:
+        found["validation-curves"] = validation_figure(data.curves, colours, data.settings.get("rule", "1se"))
+    if any(c.epochs for c in data.learning):
+        found["learning-curves"] = learning_figure(data.learning, colours)
+    if any(h.counts for h in data.histograms):
+        found["weight-histograms"] = histogram_figure(data.histograms, colours)
+    if data.path is not None:
+        found["regularization-path"] = path_figure(data.path)
+    return found
+
+
+def default_path(store_path: str | Path, study_name: str) -> Path:
+    """``<store stem>-<study>.html`` beside the store, the study name reduced to safe file-name characters."""
+    store_path = Path(store_path)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", study_name).strip("._") or "study"
+    return store_path.with_name(f"{store_path.stem}-{safe}.html")
+
+
+def write_report(store_path: str | Path, study_name: str, out_path: str | Path | None = None,
+                 png_dir: str | Path | None = None) -> Path:
+    """Write the report of study ``study_name`` (and with ``png_dir`` each figure as a PNG); returns its path."""
+    store_path = Path(store_path)
+    if not store_path.is_file():
+        raise FileNotFoundError(f"no store at {store_path}: give the --store file that holds the study")
+    out = Path(out_path) if out_path is not None else default_path(store_path, study_name)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    with Store(store_path) as store:
+        data = read_report(store, study_name)
+    drawn = draw_figures(data)
+    if png_dir is not None:
+        png_dir = Path(png_dir)
+        png_dir.mkdir(exist_ok=True)
+        for name, figure in drawn.items():
+            (png_dir / f"{name}.png").write_bytes(to_png(figure))
+    svgs = {name: to_svg(figure) for name, figure in drawn.items()}
+    out.write_text(page(data, svgs, palette(data.methods)), encoding="utf-8")
+    return out
+
+
+__all__ = ["write_report", "read_report", "draw_figures", "default_path"]
