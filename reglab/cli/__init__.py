@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reglab.cli import compare, datasets, path, runs, show, train, tune
+from reglab.cli import compare, datasets, path, report, runs, show, train, tune
 
 COMMANDS = {
     "compare": compare,
@@ -19,20 +19,22 @@ COMMANDS = {
     "datasets": datasets,
     "runs": runs,
     "show": show,
+    "report": report,
 }
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        self.exit(2, f"reglab: error: {message} (see reglab {self.prog.split()[-1]} --help)\n")
+        self.exit(2, f"reglab: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reglab", description="Apply, tune and compare regularization on PyTorch.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.commands = {}  # name -> its parser, whose error names the command's own --help
     for name, module in COMMANDS.items():
-        command = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__)
+        command = parser.commands[name] = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
         module.add_arguments(command)
         command.set_defaults(run=module.run)
@@ -40,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, KeyError) as error:

@@ -65,7 +65,10 @@ def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
         values["methods"] = tuple(m.strip() for m in given["methods"].split(",") if m.strip())
     if "grid" in given:
         values["grids"] = {**values.get("grids", {}), **dict(_grid(text) for text in given["grid"])}
-    model = dict(values.get("model") or StudySettings().model.to_dict())
+    model = values.get("model") or StudySettings().model.to_dict()
+    if not isinstance(model, dict):
+        raise ValueError(f"Invalid value for argument model: expected a table such as {{kind = \"mlp\", hidden = [128]}}. Received: model={model!r}")
+    model = dict(model)
     if "model" in given:
         model["kind"] = given["model"]
     if "hidden" in given:
@@ -99,6 +102,12 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--store", default="reglab.sqlite", help="SQLite file that keeps every trial (default: reglab.sqlite)")
     group.add_argument("--name", help="study name (default: a new name from the command and data)")
     group.add_argument("--resume", action="store_true", help="finish the named study (or the latest with the same settings), skipping finished trials")
+
+
+def require_store(path: str) -> None:
+    """Commands that only read a store fail on a missing file instead of creating an empty one."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no store {path}: pass --store FILE of an existing store (reglab compare writes one)")
 
 
 def study_name(store: Store, args: argparse.Namespace, settings: StudySettings, command: str) -> str:

@@ -24,7 +24,8 @@ def progress_bar(label: str, total: int | None = None, disable: bool = False) ->
     """A bar on stderr; yields ``update(completed, total=None, status="")``."""
     columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=disable) as progress:
+    err = Console(stderr=True)  # off the terminal a bar shows nothing and would leave a blank line on stderr
+    with Progress(*columns, console=err, transient=True, disable=disable or not err.is_terminal) as progress:
         task = progress.add_task(label, total=total, status="")
 
         def update(completed: int, total: int | None = None, status: str = "") -> None:

@@ -7,6 +7,7 @@ import time
 
 from rich.table import Table
 
+from reglab.cli.options import require_store
 from reglab.cli.render import console
 from reglab.store import Store
 
@@ -16,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_store(args.store)
     with Store(args.store) as store:
         table = Table(title=f"studies in {args.store}")
         for column in ("name", "kind", "data", "status", "trials", "winner", "created"):

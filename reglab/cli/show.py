@@ -7,6 +7,7 @@ import json
 
 
 from reglab.cli.path import path_table
+from reglab.cli.options import require_store
 from reglab.cli.render import comparison_table, console, json_safe, winner_line
 from reglab.store import Store
 from reglab.study import StudySettings, summarize_study
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_store(args.store)
     with Store(args.store) as store:
         study = store.study(args.study)
         trials = store.trials(study.id)

@@ -35,8 +35,8 @@ def run_study(
     cluster otherwise) and calls ``on_result`` once per finished job, here in the driver, which commits it.
     """
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
+    splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
     study = store.start_study(name, settings.to_dict(), resume)
-    splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}
     cv = [t for method in settings.methods for t in cv_trials(settings, method, dataset.task)]
     total = len(cv) + len(settings.methods) * settings.seeds
     finished = len(store.finished_keys(study.id) & {t.key for t in cv})

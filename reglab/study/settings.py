@@ -11,6 +11,8 @@ import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import torch
+
 from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
 from reglab.training import FitConfig
@@ -46,11 +48,24 @@ class StudySettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "methods", tuple(self.methods))
+        # A study file gives values of any TOML type: wrong types get the same one-line errors as wrong values.
+        methods = self.methods.split(",") if isinstance(self.methods, str) else self.methods  # "none,l2" as on the command line
+        if not isinstance(methods, (list, tuple)) or not all(isinstance(m, str) for m in methods):
+            raise ValueError(f"Invalid value for argument methods: expected a list of method specs such as "
+                             f"[\"none\", \"l2\"]. Received: methods={self.methods!r}")
+        object.__setattr__(self, "methods", tuple(m.strip() for m in methods if m.strip()))
+        if not isinstance(self.data, str):
+            raise ValueError(f"Invalid value for argument data: expected a dataset name or path. Received: data={self.data!r}")
+        if not isinstance(self.target, (str, type(None))):
+            raise ValueError(f"Invalid value for argument target: expected a column name. Received: target={self.target!r}")
+        if not isinstance(self.impute, bool):
+            raise ValueError(f"Invalid value for argument impute: expected true or false. Received: impute={self.impute!r}")
         if not self.methods:
             raise ValueError("no methods given: name at least one, e.g. --methods none,l2,dropout")
         for spec in self.methods:
             Regularization.parse(spec)
+        if not isinstance(self.grids, dict):
+            raise ValueError(f"Invalid value for argument grids: expected a table such as {{l2 = [1e-4, 1e-3]}}. Received: grids={self.grids!r}")
         for name, grid in self.grids.items():
             if name not in METHODS:
                 raise ValueError(f"unknown method {name!r} in grids: use one of {', '.join(METHODS)}")
@@ -59,13 +74,18 @@ class StudySettings:
         check_count("folds", self.folds, minimum=2)
         check_count("seeds", self.seeds)
         check_count("grid_size", self.grid_size)
-        if not 0 < self.test_size < 1 or math.isnan(self.test_size):
+        if isinstance(self.test_size, bool) or not isinstance(self.test_size, (int, float)) or not 0 < self.test_size < 1 or math.isnan(self.test_size):
             raise ValueError(f"Invalid value for argument test_size: expected a number in (0, 1). Received: test_size={self.test_size!r}")
         if self.rule not in RULES:
             raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
         if self.penalty_mode not in ("proximal", "loss"):
             raise ValueError(f"Invalid value for argument penalty_mode: expected proximal or loss. Received: {self.penalty_mode!r}")
         self.fit_config("classification", 0)  # validates optimizer, lr, epochs, batch size
+        try:  # the device's name, not whether this machine has it (a stored study is shown anywhere)
+            if not isinstance(self.device, str) or self.device != "auto" and torch.device(self.device) is None:
+                raise TypeError
+        except (TypeError, RuntimeError):
+            raise ValueError(f"Invalid value for argument device: expected auto, cpu, cuda or cuda:N. Received: device={self.device!r}") from None
 
     def grid(self, name: str) -> tuple[float, ...]:
         """The values tried for one tuned method: the explicit grid, or ``grid_size`` points of its default."""
@@ -100,8 +120,8 @@ class StudySettings:
         values = dict(data)
         if "model" in values and not isinstance(values["model"], ModelSpec):
             values["model"] = ModelSpec.from_dict(values["model"])
-        if "grids" in values:
-            values["grids"] = {k: tuple(float(x) for x in v) for k, v in values["grids"].items()}
+        if isinstance(values.get("grids"), dict):
+            values["grids"] = {k: _grid_values(k, v) for k, v in values["grids"].items()}
         return cls(**values)
 
     @classmethod
@@ -115,3 +135,14 @@ class StudySettings:
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"study file {path} is not valid TOML: {error}") from None
         return data.get("study", data)
+
+
+def _grid_values(name: str, values: object) -> tuple[float, ...]:
+    """A grid from a study file or the store: a list of numbers."""
+    try:
+        if isinstance(values, (str, bytes)):
+            raise TypeError
+        return tuple(float(x) for x in values)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"Invalid value for argument grids.{name}: expected a list of numbers such as [1e-4, 1e-3]. "
+                         f"Received: {name}={values!r}") from None
