@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Callable
 
-
-from reglab.cli.options import (add_data_arguments, add_model_arguments, add_selection_arguments, add_store_arguments,
-                                add_study_file_argument, settings_from_args, study_name)
+from reglab.cli.options import add_study_arguments, settings_from_args, study_name
 from reglab.cli.render import comparison_table, console, json_safe, progress_bar, winner_line
+from reglab.report import write_report
 from reglab.store import Store
 from reglab.study import StudySettings, run_study
 
@@ -24,12 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=argparse.SUPPRESS,
                         help="comma-separated specs; bare names are tuned, name=value is fixed "
                              "(default: none,l1,l2,dropout,early-stopping,l2+dropout)")
-    add_data_arguments(parser)
-    add_model_arguments(parser)
-    add_selection_arguments(parser)
-    add_store_arguments(parser)
-    add_study_file_argument(parser)
-    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    add_study_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,9 +40,10 @@ def run_and_print(args: argparse.Namespace, settings: StudySettings, command: st
             summary = run_study(settings, store, name, resume=args.resume,
                                 progress=lambda done, total: update(done, total))
         seconds = time.perf_counter() - start
+    report = None if args.no_report else write_report(args.store, name)
     if args.json:
         print(json.dumps(json_safe({"study": name, "store": args.store, "data": settings.data, "seconds": seconds,
-                                    **summary.to_dict()}), indent=2))
+                                    "report": str(report) if report else None, **summary.to_dict()}), indent=2))
     else:
         out = console()
         title = f"{name} · {settings.data} · {settings.seeds} seeds · {settings.folds}-fold CV · {settings.rule} rule"
@@ -58,4 +52,6 @@ def run_and_print(args: argparse.Namespace, settings: StudySettings, command: st
         out.print(comparison_table(summary, title))
         out.print(winner_line(summary), highlight=False)
         out.print(f"{seconds:.1f} s · stored in {args.store} as {name!r}", style="dim", highlight=False)
+        if report:
+            out.print(f"report: {report}", highlight=False)
     return 0

@@ -55,6 +55,17 @@ def add_study_file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", metavar="FILE", help="a TOML study file with the same settings as the flags")
 
 
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """Everything a study command (compare, tune) takes besides its methods."""
+    add_data_arguments(parser)
+    add_model_arguments(parser)
+    add_selection_arguments(parser)
+    add_store_arguments(parser)
+    add_study_file_argument(parser)
+    parser.add_argument("--no-report", action="store_true", help="do not write the HTML report beside the store")
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
 def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
     """Defaults, overlaid by the study file, overlaid by the flags given, overlaid by ``forced``."""
     values: dict = StudySettings.from_toml(args.study) if getattr(args, "study", None) else {}

@@ -74,6 +74,8 @@ def comparison_table(summary: StudySummary, title: str) -> Table:
 
 
 def winner_line(summary: StudySummary) -> str:
+    if summary.tied:
+        return f"No winner: {' and '.join(summary.tied)} tie on every seed."
     if summary.winner is None:
         return "No method finished: every run diverged or failed."
     if summary.runner_up is None:
@@ -81,8 +83,6 @@ def winner_line(summary: StudySummary) -> str:
     lead = summary.lead
     if lead is None:
         return f"Winner: {summary.winner} (too few seeds to test its lead over {summary.runner_up})."
-    if lead.mean_diff == 0:
-        return f"No winner: {summary.winner} and {summary.runner_up} tie on every seed."
     verdict = "significant" if lead.significant else "not significant"
     return (f"Winner: {summary.winner}, ahead of {summary.runner_up} by {lead.mean_diff:+.4f} "
             f"(paired t-test over {lead.n} seeds, p = {lead.p_value:.3f}: {verdict} at 5%).")

@@ -12,20 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from reglab.cli.compare import run_and_print
-from reglab.cli.options import (add_data_arguments, add_model_arguments, add_selection_arguments, add_store_arguments,
-                                add_study_file_argument, settings_from_args)
+from reglab.cli.options import add_study_arguments, settings_from_args
 from reglab.methods import Regularization
 from reglab.study.summary import MethodSummary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("method", help="one method spec with at least one bare (tuned) name, e.g. l2 or dropout+maxnorm=3")
-    add_data_arguments(parser)
-    add_model_arguments(parser)
-    add_selection_arguments(parser)
-    add_store_arguments(parser)
-    add_study_file_argument(parser)
-    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    add_study_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

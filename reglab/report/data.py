@@ -60,6 +60,7 @@ class Comparison:
     runner_up: str | None
     winner_significant: bool
     lead: dict | None  # winner minus runner-up, paired over seeds
+    tied: tuple[str, ...] = ()  # the best two, when they tie on every seed (then there is no winner)
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ def comparison(summary: dict) -> Comparison | None:
     names = [r.method for r in rows]
     return Comparison(summary.get("task", ""), summary.get("metric", ""), rows, BASELINE if BASELINE in names else None,
                       summary.get("winner"), summary.get("runner_up"), bool(summary.get("winner_significant")),
-                      summary.get("lead"))
+                      summary.get("lead"), tuple(summary.get("tied") or ()))
 
 
 def validation_curves(summary: dict, rule: str) -> tuple[ValidationCurve, ...]:

@@ -97,6 +97,8 @@ def page(data: ReportData, figures: dict[str, str], colours: dict[str, str]) -> 
 def verdict(data: Comparison) -> str:
     """The answer in one or two sentences (HTML)."""
     metric = _metric(data)
+    if data.tied:
+        return f"No winner: {' and '.join(escape(m) for m in data.tied)} tie on every seed."
     if data.winner is None:
         return "No method finished: every run diverged or failed."
     winner = next(m for m in data.methods if m.method == data.winner)

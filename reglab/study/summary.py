@@ -61,9 +61,10 @@ class StudySummary:
     task: str
     metric: str  # accuracy | r2
     methods: list[MethodSummary]
-    winner: str | None
+    winner: str | None  # None when nothing finished, or when the best two tie on every seed
     runner_up: str | None
     lead: Paired | None  # winner minus runner-up over the same seeds
+    tied: list[str] = field(default_factory=list)  # the best two, when their test scores are equal on every seed
 
     @property
     def winner_significant(self) -> bool:
@@ -77,6 +78,7 @@ class StudySummary:
             "winner": self.winner,
             "runner_up": self.runner_up,
             "winner_significant": self.winner_significant,
+            "tied": self.tied,
             "lead": asdict(self.lead) if self.lead else None,
         }
 
@@ -114,8 +116,11 @@ def summarize_study(settings: StudySettings, records: list[TrialRecord], task: s
     winner = ranked[0] if ranked else None
     runner_up = ranked[1] if len(ranked) > 1 else None
     lead = _paired(winner.test_values, runner_up.test_values) if winner and runner_up else None
-    return StudySummary(task, "accuracy" if task == "classification" else "r2", summaries,
-                        winner.method if winner else None, runner_up.method if runner_up else None, lead)
+    metric = "accuracy" if task == "classification" else "r2"
+    if winner and runner_up and winner.test_values == runner_up.test_values:
+        return StudySummary(task, metric, summaries, None, None, None, tied=[winner.method, runner_up.method])
+    return StudySummary(task, metric, summaries, winner.method if winner else None,
+                        runner_up.method if runner_up else None, lead)
 
 
 def _paired(a: list[float], b: list[float]) -> Paired | None:
