@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"reglab: error: {message}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # e.g. a cluster that dropped trials: what is stored stays, --resume goes on
+        if args.debug:
+            raise
+        print(f"reglab: error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("reglab: interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ import json
 import time
 from typing import Callable
 
+from reglab.cli.execution import executor
 from reglab.cli.options import add_study_arguments, settings_from_args, study_name
 from reglab.cli.render import comparison_table, console, json_safe, progress_bar, winner_line
 from reglab.report import write_report
@@ -36,9 +37,9 @@ def run_and_print(args: argparse.Namespace, settings: StudySettings, command: st
     with Store(args.store) as store:
         name = study_name(store, args, settings, command)
         start = time.perf_counter()
-        with progress_bar(name, disable=args.json) as update:
+        with executor(args) as execute, progress_bar(name, disable=args.json) as update:
             summary = run_study(settings, store, name, resume=args.resume,
-                                progress=lambda done, total: update(done, total))
+                                progress=lambda done, total: update(done, total), execute=execute)
         seconds = time.perf_counter() - start
     report = None if args.no_report else write_report(args.store, name)
     if args.json:

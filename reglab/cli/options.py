@@ -11,6 +11,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from reglab.cli.execution import add_execution_arguments
 from reglab.methods import METHODS
 from reglab.models import ModelSpec
 from reglab.store import Store
@@ -62,6 +63,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection_arguments(parser)
     add_store_arguments(parser)
     add_study_file_argument(parser)
+    add_execution_arguments(parser)
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report beside the store")
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 

@@ -125,8 +125,12 @@ class StudySettings:
         return cls(**values)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> dict:
-        """The settings a study file names (a dict, so command-line flags can be laid over it)."""
+    def from_toml(cls, path: str | Path, keep: tuple[str, ...] | None = None) -> dict:
+        """The settings a study file names (a dict, so command-line flags can be laid over it).
+
+        Execution keys (``workers``, ``scheduler``) are not study settings: they are left out, or, with
+        ``keep``, only the keys named there are returned.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"study file {path} does not exist: give the path of a .toml file")
@@ -134,7 +138,10 @@ class StudySettings:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"study file {path} is not valid TOML: {error}") from None
-        return data.get("study", data)
+        table = data.get("study", data)
+        if keep is not None:
+            return {k: v for k, v in table.items() if k in keep}
+        return {k: v for k, v in table.items() if k not in ("workers", "scheduler")}
 
 
 def _grid_values(name: str, values: object) -> tuple[float, ...]:
