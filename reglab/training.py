@@ -10,14 +10,16 @@ A NaN or infinite loss ends the run with outcome ``diverged`` and its history in
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from reglab.regularizers.constraints import MaxNorm
+from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.penalties import unit_rows
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
@@ -151,6 +153,32 @@ def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tup
     return X, (y.long() if task == "classification" else y.to(dtype))
 
 
+def noise_seed(seed: int, index: int) -> int:
+    """Seed of a trial's ``index``-th noise layer: a hash of (trial seed, index), a stream apart from the
+    data order (which a generator seeded with ``seed`` itself draws)."""
+    return int(np.random.SeedSequence([seed % 2**64, index]).generate_state(1, np.uint64)[0])
+
+
+def noise_layers(model: nn.Module) -> list[nn.Module]:
+    """The dropout-family layers that take a ``generator``, in ``model.modules()`` order."""
+    return [m for m in model.modules() if isinstance(m, DROPOUT_MODULES) and hasattr(m, "generator")]
+
+
+@contextmanager
+def seeded_noise(model: nn.Module, seed: int, device: torch.device) -> Iterator[None]:
+    """Gives the i-th noise layer its own generator on ``device``, seeded with ``noise_seed(seed, i)``;
+    the layers get their previous generators back on exit."""
+    layers = noise_layers(model)
+    previous = [layer.generator for layer in layers]
+    for i, layer in enumerate(layers):
+        layer.generator = torch.Generator(device=device).manual_seed(noise_seed(seed, i))
+    try:
+        yield
+    finally:
+        for layer, generator in zip(layers, previous):
+            layer.generator = generator
+
+
 def fit(
     model: nn.Module,
     train: tuple,
@@ -160,7 +188,25 @@ def fit(
     regularizers: Regularizers = Regularizers(),
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``train = (X, y)``; evaluate on ``val`` after every epoch when given."""
+    """Train ``model`` on ``train = (X, y)``; evaluate on ``val`` after every epoch when given.
+
+    A trial's randomness is its own, a function of ``config.seed`` alone: the minibatch order comes from a
+    CPU generator seeded with it, and every noise layer draws its masks from its own generator
+    (``seeded_noise``), so a trial's masks do not depend on what else draws random numbers, and a stacked
+    engine can replay each trial's streams.
+    """
+    with seeded_noise(model, config.seed, resolve_device(config.device)):
+        return _fit(model, train, val, config, regularizers, on_epoch)
+
+
+def _fit(
+    model: nn.Module,
+    train: tuple,
+    val: tuple | None,
+    config: FitConfig,
+    regularizers: Regularizers,
+    on_epoch: Callable[[dict], None] | None,
+) -> FitResult:
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)

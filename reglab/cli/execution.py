@@ -1,4 +1,4 @@
-"""Where a study's trials run: in this process, on a Dask cluster that reglab starts, or on an existing one.
+"""Where a study's trials run: in this process (one after another, or stacked), on a Dask cluster that reglab starts, or on an existing one.
 
 Precedence: flag, then the ``REGLAB_SCHEDULER`` environment variable, then the study file's ``workers`` /
 ``scheduler`` keys, then in-process. None of these change results, so they are not study settings: a
@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Iterator
 
-from reglab.engine import run_sequential
+from reglab.engine import STRATEGIES, run_jobs
 from reglab.study.runner import Execute
 from reglab.study.settings import StudySettings
 
@@ -23,6 +24,9 @@ SCHEDULER_VARIABLE = "REGLAB_SCHEDULER"
 
 
 def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                        help="in-process: trials one after another, or sharing an architecture as one stacked model "
+                             "(batched); auto picks batched where at least two trials can stack (default: auto)")
     group = parser.add_argument_group("execution").add_mutually_exclusive_group()
     group.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
     group.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -44,7 +48,7 @@ def executor(args: argparse.Namespace) -> Iterator[Execute]:
     """The ``execute`` for ``run_study``; a Dask cluster it starts is closed on exit."""
     values = execution_values(args)
     if values["workers"] is None and not values["scheduler"]:
-        with nullcontext(run_sequential) as execute:
+        with nullcontext(partial(run_jobs, strategy=args.strategy)) as execute:
             yield execute
         return
     from reglab.engine.distributed import DaskExecutor  # imports distributed only when asked for

@@ -1,0 +1,236 @@
+"""Sweep benchmark: K regularized MLPs trained as one stack against the same trials one after another.
+
+Data: scikit-learn's 8x8 digits (1797 × 64, 10 classes), a stratified 80/20 split. Model: MLP 64-H-H-10,
+Adam (lr 1e-3), minibatches of 64, 3 epochs. K members mix L2 (loss term), L1 (proximal) and dropout
+strengths, each with its own seed.
+
+- sequential_s: a lean PyTorch loop per trial (tensors indexed per batch, no DataLoader, torch.optim.Adam,
+  evaluation of the training and validation rows after each epoch, as the engine does), timed on a sample
+  of members and scaled to K, with the faster of 1 and 2 threads; the comment line below it also gives
+  reglab's own sequential strategy (``run_job`` per trial), timed the same way;
+- engine_s: ``run_batched`` on all K jobs, end to end (preprocessing, training, per-epoch history, final
+  metrics), in a fresh process whose peak resident memory is measured, with the faster of 1 and 2
+  threads (on a shared machine two OpenMP threads can be much slower than one);
+- peak_fraction: the engine's training matmul rate (3 × the forward matmul FLOPs, for forward and
+  backward) over the best rate of one large ``torch.mm`` with 2 threads measured in the same run (before
+  each case); the comment line below it also counts the evaluation passes (forward only) after every epoch.
+
+Run: ``python bench/sweep.py`` (``--hidden 64 256 --members 64 --sample 8`` to choose cases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reglab.data import load
+from reglab.data.splits import holdout_split
+from reglab.engine import Job, run_batched, run_job
+from reglab.methods import Regularization
+from reglab.models import ModelSpec
+from reglab.regularizers.dropout import Dropout
+from reglab.regularizers.penalties import soft_threshold
+from reglab.training import FitConfig
+from reglab.trial import TrialConfig, prepare
+
+EPOCHS, BATCH, LR = 3, 64, 1e-3
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def methods(members: int) -> list[dict]:
+    """A third each of L2, proximal L1 and dropout, strengths spread over their grids."""
+    third = -(-members // 3)
+    l2 = [{"l2": float(s)} for s in np.logspace(-5, -1, third)]
+    l1 = [{"l1": float(s)} for s in np.logspace(-6, -2, third)]
+    dropout = [{"dropout": float(p)} for p in np.linspace(0.05, 0.7, third)]
+    return [m for triple in zip(l2, l1, dropout) for m in triple][:members]
+
+
+def split():
+    dataset = load("digits")
+    train_idx, eval_idx = holdout_split(dataset.y, 0.2, 0, True)
+    return dataset, train_idx, eval_idx
+
+
+def jobs(hidden: int, members: int) -> tuple:
+    """The dataset and K trial jobs on one split."""
+    dataset, train_idx, eval_idx = split()
+    model = ModelSpec("mlp", (hidden, hidden))
+    return dataset, [
+        Job(i, TrialConfig(Regularization(**m), model, FitConfig(optimizer="adam", lr=LR, epochs=EPOCHS,
+                                                                   batch_size=BATCH, seed=i)), train_idx, eval_idx)
+        for i, m in enumerate(methods(members))
+    ]
+
+
+def lean_trial(train, val, hidden: int, method: dict, seed: int) -> float:
+    """One trial as plain PyTorch: returns the final validation accuracy."""
+    (X, y), (Xv, yv) = train, val
+    torch.manual_seed(seed)
+    p = method.get("dropout", 0.0)
+    noise = (lambda: [Dropout(p, torch.Generator(DEVICE).manual_seed(seed + 1))]) if p else (lambda: [])
+    model = nn.Sequential(nn.Linear(X.shape[1], hidden), nn.ReLU(), *noise(), nn.Linear(hidden, hidden), nn.ReLU(),
+                          *noise(), nn.Linear(hidden, 10)).to(DEVICE)
+    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    order_generator = torch.Generator().manual_seed(seed)
+    l1, l2 = method.get("l1", 0.0), method.get("l2", 0.0)
+    for _ in range(EPOCHS):
+        model.train()
+        order = torch.randperm(len(X), generator=order_generator)
+        for start in range(0, len(X), BATCH):
+            index = order[start : start + BATCH]
+            loss = F.cross_entropy(model(X[index]), y[index])
+            if l2:
+                loss = loss + sum(0.5 * l2 * w.pow(2).sum() for w in weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if l1:
+                with torch.no_grad():
+                    for w in weights:
+                        state = optimizer.state[w]
+                        correction = 1 - 0.999 ** float(state["step"])
+                        step = LR / ((state["exp_avg_sq"] / correction).sqrt() + 1e-8)
+                        w.copy_(soft_threshold(w, step * l1))
+        model.eval()
+        with torch.no_grad():
+            scores = [(F.cross_entropy(out, t).item(), (out.argmax(1) == t).double().mean().item())
+                      for out, t in ((model(X), y), (model(Xv), yv))]
+    return scores[1][1]  # .item() synchronizes a GPU, so the time is the trial's
+
+
+def sequential_seconds(hidden: int, members: int, sample: int) -> tuple[float, int]:
+    """Seconds for K trials, from a timed sample of them; (seconds, threads) with the faster thread count."""
+    dataset, train_idx, eval_idx = split()
+    train, val = [(torch.from_numpy(X).to(DEVICE), torch.from_numpy(y).to(DEVICE))
+                  for X, y in prepare(dataset, train_idx, eval_idx)]
+    chosen = methods(members)[:sample]
+    best = (float("inf"), 0)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        lean_trial(train, val, hidden, chosen[0], 0)  # warm-up
+        start = time.perf_counter()
+        for seed, method in enumerate(chosen):
+            lean_trial(train, val, hidden, method, seed)
+        best = min(best, ((time.perf_counter() - start) / len(chosen) * members, threads))
+    return best
+
+
+def run_job_seconds(hidden: int, members: int, sample: int) -> float:
+    """Seconds for K trials through ``run_job`` (which runs a trial on one thread), from a timed sample."""
+    dataset, batch = jobs(hidden, sample)
+    start = time.perf_counter()
+    for job in batch:
+        run_job(dataset, job)
+    return (time.perf_counter() - start) / sample * members
+
+
+def engine_case(hidden: int, members: int, threads: int) -> dict:
+    """Runs in a fresh process: engine seconds, the modelled peak memory of its largest stack, and the
+    measured one (CUDA: torch.cuda.max_memory_allocated; CPU: peak resident memory above the resident
+    memory before, the peak counter reset through /proc/self/clear_refs)."""
+    torch.set_num_threads(threads)
+    dataset, batch = jobs(hidden, members)
+    resident = _reset_peak_rss()
+    results = {}
+    start = time.perf_counter()
+    reports = run_batched(dataset, batch, lambda job, result: results.__setitem__(job.tag, result))
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    assert all(r.status == "completed" for r in results.values()) and len(results) == members
+    measured = max(r.measured_bytes for r in reports) if DEVICE.type == "cuda" else _status("VmHWM") - resident
+    return {"seconds": seconds, "threads": threads, "estimated": max(r.estimated_bytes for r in reports),
+            "measured": measured, "stacks": [r.members for r in reports]}
+
+
+def _reset_peak_rss() -> int:
+    """Resets the peak resident set size of this process; returns the resident set size now (bytes)."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    return _status("VmRSS")
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def engine_seconds(hidden: int, members: int) -> dict:
+    """The faster of 1 and 2 threads, each in a fresh process."""
+    runs = []
+    for threads in (1, 2):
+        command = [sys.executable, __file__, "--engine-case", str(hidden), str(members), str(threads)]
+        runs.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
+    return min(runs, key=lambda run: run["seconds"])
+
+
+def matmul_rate() -> float:
+    """FLOP/s of one large float32 product with 2 threads (best of 5)."""
+    size = 8192 if DEVICE.type == "cuda" else 2048
+    torch.set_num_threads(2)
+    a, b = torch.randn(size, size, device=DEVICE), torch.randn(size, size, device=DEVICE)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
+    return 2 * size**3 / best
+
+
+def _timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def forward_flops(hidden: int, members: int) -> tuple[float, float]:
+    """Forward matmul FLOPs of all training steps, and of the evaluation passes after every epoch."""
+    dataset, train_idx, eval_idx = split()
+    per_sample = 2 * (dataset.n_features * hidden + hidden * hidden + hidden * dataset.n_outputs)
+    return per_sample * len(train_idx) * EPOCHS * members, per_sample * (len(train_idx) + len(eval_idx)) * EPOCHS * members
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--members", type=int, nargs="+", default=None)
+    parser.add_argument("--sample", type=int, default=8, help="trials timed for the sequential baseline")
+    parser.add_argument("--engine-case", type=int, nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.engine_case:
+        print(json.dumps(engine_case(*args.engine_case)))
+        return
+    members = args.members or ([64, 256, 1024] if torch.cuda.is_available() else [64])
+    peak = matmul_rate()
+    print(f"# torch {torch.__version__} on {DEVICE.type}, large torch.mm: {peak / 1e9:.1f} GFLOP/s with 2 threads; "
+          f"sequential timed on {args.sample} trials and scaled to K")
+    for k in members:
+        for hidden in args.hidden:
+            peak = max(peak, matmul_rate())  # the best rate seen: a shared machine only ever lowers it
+            engine = engine_seconds(hidden, k)
+            sequential, threads = sequential_seconds(hidden, k, min(args.sample, k))
+            strategy = run_job_seconds(hidden, k, min(args.sample, k))
+            train, evaluation = forward_flops(hidden, k)
+            fraction = 3 * train / engine["seconds"] / peak
+            print(f"sweep K={k} H={hidden} sequential_s={sequential:.2f} engine_s={engine['seconds']:.2f} "
+                  f"speedup={sequential / engine['seconds']:.1f} peak_fraction={fraction:.2f}")
+            print(f"#   run_job sequential_s={strategy:.2f} (speedup {strategy / engine['seconds']:.1f}); "
+                  f"threads: engine {engine['threads']}, sequential {threads}; stacks {engine['stacks']}; "
+                  f"with evaluation passes peak_fraction={(3 * train + evaluation) / engine['seconds'] / peak:.2f} "
+                  f"(torch.mm {peak / 1e9:.0f} GFLOP/s); "
+                  f"memory: largest stack modelled {engine['estimated'] / 2**20:.0f} MiB, engine peak measured "
+                  f"{engine['measured'] / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""Training one stack: K members, step for step as each member's plain run.
+
+Per epoch every member draws its own minibatch order; per step each member's rows are gathered, its
+noise masks drawn from its own streams, and one forward/backward pass serves all members (the stack's
+loss is the sum of the members' losses, so each member's gradient is its own). At the end of an epoch
+each member gets its history record; members that stopped early (with their best weights restored) or
+ran all epochs are handed back and dropped from the stack. A member whose loss turns NaN or infinite is
+diverged from that step: it keeps the state it had then, is handed back at the end of the epoch, and
+stays in place, frozen, until the stack next drops members, so that no other member's numbers change.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from reglab.engine.jobs import METRIC_FIELDS, JobResult
+from reglab.engine.members import Member, Parsed
+from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
+from reglab.engine.stacked_optim import StackedAdam, StackedRegularizers, StackedSGD, column
+from reglab.trial import HISTOGRAM_EDGES
+from reglab.training import as_tensors, resolve_device
+
+EVAL_ROWS = 128  # rows per member in one evaluation pass
+
+
+class RowSet:
+    """Row sets of equal or different lengths on the device: inputs (U, m, d) and targets (U, m), padded
+    with zeros to the longest, and each set's length."""
+
+    def __init__(self, parts: list[tuple], task: str, dtype: torch.dtype, device: torch.device) -> None:
+        tensors = [as_tensors(X, y, task, device, dtype) for X, y in parts]
+        self.X = _pad([x.reshape(len(x), -1) for x, _ in tensors])
+        self.y = _pad([y for _, y in tensors])
+        self.counts = torch.tensor([len(y) for _, y in tensors], device=device)
+
+
+def _pad(tensors: list[Tensor]) -> Tensor:
+    out = tensors[0].new_zeros((len(tensors), max(len(t) for t in tensors), *tensors[0].shape[1:]))
+    for i, t in enumerate(tensors):
+        out[i, : len(t)] = t
+    return out
+
+
+class StackData:
+    """Each distinct row set once on the device — training rows (every member of a stack has as many),
+    monitor rows, evaluation rows — and ``data_of[k]``, member k's set."""
+
+    def __init__(self, members: list[Member], dtype: torch.dtype, device: torch.device) -> None:
+        sets: dict[bytes, Member] = {}
+        for member in members:
+            sets.setdefault(member.data_key, member)
+        index = {key: i for i, key in enumerate(sets)}
+        self.data_of = torch.tensor([index[m.data_key] for m in members], device=device)
+        task = members[0].fit.task
+        self.train = RowSet([m.train for m in sets.values()], task, dtype, device)
+        self.monitor = RowSet([m.monitor for m in sets.values()], task, dtype, device)
+        self.evaluation = RowSet([m.evaluation for m in sets.values()], task, dtype, device)
+
+    @property
+    def rows(self) -> int:
+        return self.train.X.shape[1]
+
+    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Member k's training rows ``index[k]``: inputs (K, B, d) and targets (K, B)."""
+        which = self.data_of[:, None]
+        return self.train.X[which, index], self.train.y[which, index]
+
+    def select(self, keep: Tensor) -> None:
+        self.data_of = self.data_of.index_select(0, keep)
+
+
+class StackNoise:
+    """The noise masks of every hidden layer, each member's drawn from its own generator."""
+
+    def __init__(self, members: list[Member], widths: tuple[int, ...]) -> None:
+        self.size, self.widths = len(members), widths
+        self.layers = [[(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise] for i in range(len(widths))]
+        self.divisors = [
+            [1.0 - m.noise[i].p if i in m.noise and m.noise[i].kind == "dropout" else 1.0 for m in members]
+            for i in range(len(widths))
+        ]
+
+    def draw(self, batch: int, like: Tensor) -> list[tuple[Tensor, Tensor] | None]:
+        """(M, D) per hidden layer: Bernoulli(1 − p) masks over D = 1 − p, 1 + σε over 1, or ones."""
+        noise: list[tuple[Tensor, Tensor] | None] = []
+        for layer, width, divisors in zip(self.layers, self.widths, self.divisors):
+            if not layer:
+                noise.append(None)
+                continue
+            mask = like.new_ones((self.size, batch, width))
+            for k, member_noise in layer:
+                if member_noise.kind == "dropout":
+                    mask[k].bernoulli_(1.0 - member_noise.p, generator=member_noise.generator)
+                else:
+                    sigma = math.sqrt(member_noise.p / (1.0 - member_noise.p))
+                    mask[k].normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
+            noise.append((mask, column(divisors, mask)))
+        return noise
+
+
+class MemberView:
+    """Member k of a stack as ``EarlyStopping`` sees a module: a state_dict to keep, and to load back."""
+
+    def __init__(self, model: StackedMLP, k: int) -> None:
+        self.model, self.k = model, k
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {str(i): t[self.k].detach().clone() for i, t in enumerate(self.model.state)}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for i, t in enumerate(self.model.state):
+            t[self.k].copy_(state[str(i)])
+
+
+class Stack:
+    """K members sharing an architecture, trained together; ``run`` hands each back as it finishes."""
+
+    def __init__(self, members: list[Member], parsed: list[Parsed]) -> None:
+        order = sorted(range(len(members)), key=lambda k: _signature(members[k]))
+        members, parsed = [members[k] for k in order], [parsed[k] for k in order]
+        first = members[0].fit
+        self.task, self.epochs, self.batch_size = first.task, first.epochs, first.batch_size
+        self.members = members
+        self.device, dtype = resolve_device(first.device), torch.get_default_dtype()
+        self.data = StackData(members, dtype, self.device)
+        widths = (self.data.train.X.shape[2], *(linear.out_features for linear in parsed[0].linears))
+        self.model = StackedMLP(widths, parsed[0].activation, bool(parsed[0].norms), len(members), dtype, self.device)
+        for k, member in enumerate(parsed):
+            self.model.set_member(k, member)
+        optimizer = StackedSGD if first.optimizer == "sgd" else StackedAdam
+        self.optimizer = optimizer(self.model.params, members)
+        self.hidden = widths[1:-1]
+        self.done: set[int] = set()  # members handed back
+        self.frozen: dict[int, list[Tensor]] = {}  # diverged members and the state they keep
+        self._configure()
+
+    def _configure(self) -> None:
+        self.regularizers = StackedRegularizers(self.members, len(self.model.weights), self.device)
+        self.noise = StackNoise(self.members, self.hidden)
+
+    def run(self, on_finish: Callable[[Member, JobResult], None]) -> None:
+        """Trains every member to its end; ``on_finish`` receives each member's result as it ends."""
+        for epoch in range(self.epochs):
+            start = time.perf_counter()
+            self.train_epoch()
+            records = self.records(epoch)
+            live = [k for k in range(len(self.members)) if k not in self.done]
+            share = (time.perf_counter() - start) / len(live)
+            for k in live:
+                records[k]["seconds"] = share
+                self.members[k].seconds += share
+            finished = [k for k in live if self.end_epoch(k, epoch, records[k])]
+            for k, result in zip(finished, self.results(finished)):
+                on_finish(self.members[k], result)
+            self.done.update(finished)
+            if len(self.done) == len(self.members):
+                return
+            if any(self.members[k].outcome != "diverged" for k in finished):
+                self.drop(sorted(self.done))
+
+    def train_epoch(self) -> None:
+        """One epoch of minibatch steps; a member that diverges keeps the state it had when it did."""
+        rows, batch = self.data.rows, self.batch_size or self.data.rows
+        orders = torch.stack([torch.randperm(rows, generator=m.order) for m in self.members]).to(self.device)
+        for start in range(0, rows, batch):
+            x, y = self.data.batch(orders[:, start : start + batch])
+            output = self.model.forward(x, self.noise.draw(x.shape[1], x), training=True)
+            data_loss = stacked_loss(output, y, self.task)
+            loss = data_loss.detach() + self.regularizers.value(self.model.weights, "loss")
+            new = [k for k in (~torch.isfinite(loss)).nonzero().flatten().tolist() if k not in self.frozen]
+            for k, saved in zip(new, self._take(new)):
+                self.members[k].outcome = "diverged"
+                self.frozen[k] = saved
+            if len(self.frozen) == len(self.members):
+                return
+            self.step(list(torch.autograd.grad(data_loss.sum(), self.model.params)))
+            for k, saved in self.frozen.items():
+                self._put(k, saved)
+
+    @torch.no_grad()
+    def step(self, grads: list[Tensor]) -> None:
+        """Penalty gradients, decoupled decay, the optimizer step, proximal steps, max-norm: the plain
+        loop's order."""
+        weights = self.model.weights
+        self.regularizers.add_gradients_(weights, grads)
+        self.regularizers.decay_(weights)
+        self.optimizer.step(grads)
+        self.regularizers.prox_(weights, self.optimizer.prox_step)
+        self.regularizers.project_(weights)
+
+    def _take(self, index: list[int]) -> list[list[Tensor]]:
+        """Copies of members' state (parameters and running statistics), one list per member."""
+        return [[t[k].detach().clone() for t in self.model.state] for k in index]
+
+    @torch.no_grad()
+    def _put(self, k: int, saved: list[Tensor]) -> None:
+        for t, values in zip(self.model.state, saved):
+            t[k].copy_(values)
+
+    @torch.no_grad()
+    def records(self, epoch: int) -> list[dict]:
+        """Each member's history record of this epoch, as the plain loop writes it (seconds aside)."""
+        which = self.data.data_of
+        train = self.evaluate(self.model, which, self.data.train)
+        monitor = self.evaluate(self.model, which, self.data.monitor)
+        penalties = self.regularizers.value(self.model.weights).tolist()
+        stats = {name: values.tolist() for name, values in weight_stats(self.model.weights).items()}
+        return [
+            {"epoch": epoch, "train_loss": train[0][k], "train_metric": train[1][k], "val_loss": monitor[0][k],
+             "val_metric": monitor[1][k], "penalty": penalties[k], **{n: v[k] for n, v in stats.items()}}
+            for k in range(len(self.members))
+        ]
+
+    def evaluate(self, model: StackedMLP, which: Tensor, rows: RowSet) -> tuple[list[float], list[float]]:
+        """Each member's (mean loss, metric) on its own row set ``rows[which[k]]``, in evaluation mode."""
+        X, length = rows.X, rows.X.shape[1]
+        output = torch.cat([model.forward(X[which, r : r + EVAL_ROWS]) for r in range(0, length, EVAL_ROWS)], 1)
+        valid = torch.arange(length, device=self.device) < rows.counts[which][:, None]
+        loss, metric = stacked_scores(output, rows.y[which], valid, self.task)
+        return loss.tolist(), metric.tolist()
+
+    def end_epoch(self, k: int, epoch: int, record: dict) -> bool:
+        """Appends the record; True when the member is done (restoring its best weights if it stopped)."""
+        member = self.members[k]
+        if not math.isfinite(record["train_loss"]):
+            member.outcome = "diverged"
+        member.history.append(record)
+        if member.outcome == "diverged":
+            return True
+        view = MemberView(self.model, k)
+        stopped = member.stopper is not None and member.stopper.update(epoch, record["val_loss"], view)
+        done = stopped or epoch == self.epochs - 1
+        if done and member.stopper is not None:
+            member.stopper.restore(view)
+        return done
+
+    @torch.no_grad()
+    def results(self, finished: list[int]) -> list[JobResult]:
+        """Final scores of finished members, as ``trial.summarize`` computes them: training and evaluation
+        loss and metric, weight statistics and histogram of their final weights. A member without early
+        stopping ends with the weights its last record scored, on the same rows (it monitors its
+        evaluation rows), so that record holds its scores; the others' restored weights are scored anew."""
+        restored = [k for k in finished if self.members[k].stopper is not None]
+        scores = dict(zip(restored, self.scores(restored))) if restored else {}
+        results = []
+        for k in finished:
+            member = self.members[k]
+            last = member.history[-1]
+            metrics = scores.get(k) or {
+                "train_loss": last["train_loss"], "train_metric": last["train_metric"], "eval_loss": last["val_loss"],
+                "eval_metric": last["val_metric"], "zeros": last["zeros"], "weight_norm": last["weight_norm"],
+                "units_pruned": last["units_pruned"],
+            }
+            metrics["weight_histogram"] = weight_histogram([w[k] for w in self.model.weights])
+            metrics["epochs"] = len(member.history)
+            metrics = {name: metrics[name] for name in METRIC_FIELDS}
+            results.append(JobResult(member.outcome, metrics, member.seconds, member.history))
+        return results
+
+    def scores(self, members: list[int]) -> list[dict]:
+        """Training and evaluation scores and weight statistics of some members' current weights."""
+        index = torch.tensor(members, device=self.device)
+        model = self.model if len(members) == len(self.members) else self.model.subset(index)
+        which = self.data.data_of.index_select(0, index)
+        train = self.evaluate(model, which, self.data.train)
+        evaluation = self.evaluate(model, which, self.data.evaluation)
+        stats = {name: values.tolist() for name, values in weight_stats(model.weights).items()}
+        return [
+            {"train_loss": train[0][j], "train_metric": train[1][j], "eval_loss": evaluation[0][j],
+             "eval_metric": evaluation[1][j], **{name: values[j] for name, values in stats.items()}}
+            for j in range(len(members))
+        ]
+
+    def drop(self, finished: list[int]) -> None:
+        """Removes finished members from every stacked tensor."""
+        keep = [k for k in range(len(self.members)) if k not in finished]
+        self.members = [self.members[k] for k in keep]
+        self.done, self.frozen = set(), {}
+        rows = torch.tensor(keep, device=self.device)
+        self.model.select(rows)
+        self.optimizer.select(rows, self.model.params, self.members)
+        self.data.select(rows)
+        self._configure()
+
+
+def _signature(member: Member) -> tuple:
+    """Members with equal signatures share every regularizer and learning rate: sorted by it, the
+    members that a regularizer touches are mostly contiguous rows of the stack."""
+    terms = tuple((cls.__name__, mode) for cls, mode, _, _ in member.terms)
+    noise = tuple(sorted(member.noise))
+    return (terms, noise, member.decay > 0, math.isfinite(member.max_norm), member.fit.lr, member.fit.momentum)
+
+
+def weight_histogram(weights: list[Tensor]) -> dict:
+    """``trial.weight_histogram`` of one member's weights (the histogram ignores their order)."""
+    values = torch.cat([w.detach().cpu().double().flatten() for w in weights]).numpy()
+    counts, _ = np.histogram(np.clip(values, -1.0, 1.0), bins=HISTOGRAM_EDGES)
+    return {"edges": HISTOGRAM_EDGES.tolist(), "counts": counts.tolist(), "exact_zeros": int((values == 0).sum())}

@@ -1,0 +1,143 @@
+"""K MLPs of one architecture as one stacked model: a sweep is a tensor.
+
+Layer i of member k keeps its weight transposed, ``weights[i][k]`` = Wᵀ (in, out), and its bias as
+``biases[i][k, 0]`` (out); all K members' layers run as one batched product, h ← b + h Wᵀ
+(``torch.bmm`` on (K, B, in) activations). A unit's incoming weights are a column of Wᵀ (dim 1).
+Batch norm normalizes each member's units over that member's own batch, with its own running statistics
+(one ``F.batch_norm`` per member: the plain layer's kernel, and no copies). Noise layers multiply by a mask M
+and divide by D, member by member: Bernoulli dropout M ~ Bernoulli(1 − p), D = 1 − p; Gaussian dropout
+M = 1 + σε, D = 1; no noise M = 1, D = 1 — the same arithmetic as the plain layers, element by element.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from reglab.engine.members import Parsed
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+NORM_EPS, NORM_MOMENTUM = 1e-5, 0.1  # torch.nn.BatchNorm1d's defaults, which every builder uses
+
+
+class StackedMLP:
+    """Stacked transposed weights (K, in, out), biases (K, 1, out) and, with batch norm, (K, H) tensors."""
+
+    def __init__(self, widths: tuple[int, ...], activation: str | None, batchnorm: bool, size: int,
+                 dtype: torch.dtype, device: torch.device) -> None:
+        pairs = list(zip(widths[:-1], widths[1:]))
+
+        def make(*shape: int) -> Tensor:
+            return torch.zeros(size, *shape, dtype=dtype, device=device)
+
+        self.activation = activation
+        self.weights = [make(n_in, n_out).requires_grad_() for n_in, n_out in pairs]
+        self.biases = [make(1, n_out).requires_grad_() for _, n_out in pairs]
+        hidden = widths[1:-1] if batchnorm else ()
+        self.norm_weights = [make(h).requires_grad_() for h in hidden]
+        self.norm_biases = [make(h).requires_grad_() for h in hidden]
+        self.running_means = [make(h) for h in hidden]
+        self.running_vars = [make(h) for h in hidden]
+
+    @property
+    def params(self) -> list[Tensor]:
+        return [*self.weights, *self.biases, *self.norm_weights, *self.norm_biases]
+
+    @property
+    def state(self) -> list[Tensor]:
+        """Everything a member's ``state_dict`` holds: parameters and running statistics."""
+        return [*self.params, *self.running_means, *self.running_vars]
+
+    def forward(self, x: Tensor, noise: list[tuple[Tensor, Tensor] | None] | None = None,
+                training: bool = False) -> Tensor:
+        """Outputs (K, B, n_out) of inputs x (K, B, in); ``noise[i]`` = (M, D) after hidden layer i."""
+        last = len(self.weights) - 1
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.bmm(x, weight).add_(bias)
+            if i == last:
+                return x
+            if self.norm_weights:
+                x = self._normalize(i, x, training)
+            x = ACTIVATIONS[self.activation](x)
+            if training and noise and noise[i] is not None:
+                mask, divisor = noise[i]
+                x = x * mask / divisor
+        return x
+
+    def _normalize(self, i: int, x: Tensor, training: bool) -> Tensor:
+        """Batch norm of each member's (B, H) activations with its own statistics."""
+        return torch.stack([
+            F.batch_norm(x[k], self.running_means[i][k], self.running_vars[i][k], self.norm_weights[i][k],
+                         self.norm_biases[i][k], training, NORM_MOMENTUM, NORM_EPS)
+            for k in range(x.shape[0])
+        ])
+
+    @torch.no_grad()
+    def set_member(self, k: int, parsed: Parsed) -> None:
+        """Copies one member's own model (its initial weights) into slot k."""
+        for i, linear in enumerate(parsed.linears):
+            self.weights[i][k].copy_(linear.weight.T)
+            self.biases[i][k, 0].copy_(linear.bias)
+        for i, norm in enumerate(parsed.norms):
+            self.norm_weights[i][k].copy_(norm.weight)
+            self.norm_biases[i][k].copy_(norm.bias)
+            self.running_means[i][k].copy_(norm.running_mean)
+            self.running_vars[i][k].copy_(norm.running_var)
+
+    @torch.no_grad()
+    def subset(self, index: Tensor) -> StackedMLP:
+        """Another stack holding copies of the members ``index`` (for evaluation)."""
+        other = copy.copy(self)
+        other.select(index)
+        return other
+
+    @torch.no_grad()
+    def select(self, keep: Tensor) -> None:
+        """Keeps the members ``keep`` (indices), in that order."""
+
+        def pick(tensors: list[Tensor], grad: bool) -> list[Tensor]:
+            return [t.index_select(0, keep).requires_grad_(grad) for t in tensors]
+
+        self.weights, self.biases = pick(self.weights, True), pick(self.biases, True)
+        self.norm_weights, self.norm_biases = pick(self.norm_weights, True), pick(self.norm_biases, True)
+        self.running_means, self.running_vars = pick(self.running_means, False), pick(self.running_vars, False)
+
+
+def stacked_loss(output: Tensor, y: Tensor, task: str) -> Tensor:
+    """Each member's mean data loss (K,): cross-entropy, or squared error on a single output."""
+    return _row_losses(output, y, task).mean(dim=1)
+
+
+def _row_losses(output: Tensor, y: Tensor, task: str) -> Tensor:
+    """Loss of every row (K, B) of outputs (K, B, c). Cross-entropy takes the classes as dim 1 of a
+    (K, c, B) view, where PyTorch's softmax is many times faster than over a short last dim."""
+    if task == "classification":
+        return F.cross_entropy(output.transpose(1, 2), y, reduction="none")
+    return (output.reshape(y.shape) - y) ** 2
+
+
+def stacked_scores(output: Tensor, y: Tensor, valid: Tensor, task: str) -> tuple[Tensor, Tensor]:
+    """Each member's (mean data loss, metric) over its valid rows: accuracy, or R² = 1 − SSE/SST."""
+    count = valid.sum(dim=1)
+    losses = _row_losses(output, y, task) * valid
+    if task == "classification":
+        hits = (output.argmax(dim=2) == y) & valid
+        return losses.sum(dim=1) / count, hits.sum(dim=1).double() / count
+    squares = losses
+    mean = (y * valid).sum(dim=1, keepdim=True) / count[:, None]
+    total = ((y - mean) ** 2 * valid).sum(dim=1)
+    r2 = torch.where(total > 0, 1.0 - squares.sum(dim=1) / total, torch.full_like(total, float("nan")))
+    return squares.sum(dim=1) / count, r2
+
+
+@torch.no_grad()
+def weight_stats(weights: list[Tensor]) -> dict[str, Tensor]:
+    """Per member: fraction of exact zeros, L2 norm (in float64) and all-zero units over the weights."""
+    count = sum(w[0].numel() for w in weights)
+    zeros = sum((w == 0).sum(dim=(1, 2)) for w in weights)
+    norm = torch.sqrt(sum(torch.linalg.vector_norm(w, dim=(1, 2), dtype=torch.float64).square() for w in weights))
+    pruned = sum((w == 0).all(dim=1).sum(dim=1) for w in weights)
+    return {"zeros": zeros.double() / count, "weight_norm": norm, "units_pruned": pruned}

@@ -1,0 +1,309 @@
+"""Optimizer steps and regularizers on stacked tensors, one hyperparameter per member.
+
+Each step repeats the plain loop's arithmetic with a per-member value in place of the scalar:
+
+- Adam: m ← lerp(m, g, 1 − β₁); v ← β₂v + (1 − β₂)g²; w ← w − η/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε),
+  by PyTorch's fused kernel (``torch.optim.Adam(fused=True)``, within an ulp per step of the default
+  Adam) once per run of members with equal η; proximal step t = η / (√(v/(1 − β₂ᵗ)) + ε).
+- SGD with heavy-ball momentum μ: b ← μb + g (b = g at the first step); w ← w − ηb; t = η/(1 − μ).
+- decoupled decay w ← w·(1 − ηλ_d) before the step; penalties as loss terms (their gradient added to the
+  data gradient: λ sign w, λw, λ(ρ sign w + (1 − ρ)w), λ√n w_j/‖w_j‖) or proximal steps after it;
+  max-norm projection last.
+
+Each regularizer touches only the members that use it (``Rows``: a slice of the stack when they are
+contiguous, which ``Stack`` arranges by sorting its members).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from reglab.engine.members import Member
+from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
+
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which the plain loop uses
+
+
+def column(values: Sequence[float], like: Tensor) -> Tensor:
+    """Per-member values as a (K, 1, …) tensor that broadcasts against ``like`` (K, …)."""
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *(1,) * (like.dim() - 1))
+
+
+class Rows:
+    """Some members of a stack, by position: a slice (views) when contiguous, else an index (copies)."""
+
+    def __init__(self, index: list[int], device: torch.device) -> None:
+        self.index = index
+        contiguous = index == list(range(index[0], index[-1] + 1))
+        self.slice = slice(index[0], index[-1] + 1) if contiguous else None
+        self.tensor = None if contiguous else torch.tensor(index, device=device)
+
+    def take(self, t: Tensor) -> Tensor:
+        return t[self.slice] if self.slice else t.index_select(0, self.tensor)
+
+    def update_(self, t: Tensor, change_: Callable[[Tensor], object]) -> None:
+        """Applies the in-place ``change_`` to these members' part of ``t``."""
+        if self.slice:
+            change_(t[self.slice])
+        else:
+            part = t.index_select(0, self.tensor)
+            change_(part)
+            t.index_copy_(0, self.tensor, part)
+
+    def add_to(self, total: Tensor, values: Tensor) -> None:
+        """total[rows] += values."""
+        if self.slice:
+            total[self.slice] += values
+        else:
+            total.index_add_(0, self.tensor, values)
+
+
+def runs(values: list[float]) -> list[tuple[slice, float]]:
+    """Maximal runs of equal values: [(slice, value)]."""
+    out: list[tuple[slice, float]] = []
+    for k, value in enumerate(values):
+        if out and out[-1][1] == value:
+            out[-1] = (slice(out[-1][0].start, k + 1), value)
+        else:
+            out.append((slice(k, k + 1), value))
+    return out
+
+
+class StackedAdam:
+    """Adam with one learning rate per member; every member has taken the same number of steps."""
+
+    def __init__(self, params: list[Tensor], members: list[Member]) -> None:
+        self.steps = 0
+        self.exp_avg = [torch.zeros_like(p, requires_grad=False) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p, requires_grad=False) for p in params]
+        self.step_count = torch.zeros((), dtype=torch.float32, device=params[0].device)
+        self.select(None, params, members)
+
+    @torch.no_grad()
+    def step(self, grads: list[Tensor]) -> None:
+        self.steps += 1
+        self.step_count.fill_(self.steps)
+        grads = [g.contiguous() for g in grads]  # the fused kernel reads memory in order
+        for rows, lr in self.runs:
+            torch._fused_adam_(
+                _part(self.params, rows), _part(grads, rows), _part(self.exp_avg, rows), _part(self.exp_avg_sq, rows), [],
+                [self.step_count] * len(self.params), lr=lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0,
+                eps=EPS, amsgrad=False, maximize=False,
+            )
+
+    def prox_step(self, i: int, rows: Rows) -> Tensor:
+        """Adam's per-entry step η / (√(v/(1 − β₂ᵗ)) + ε) on parameter i (``proximal_step_size``)."""
+        v = rows.take(self.exp_avg_sq[i])
+        step = (v / (1.0 - BETAS[1] ** float(self.steps))).sqrt_().add_(EPS).reciprocal_()
+        return step.mul_(column([self.lr[k] for k in rows.index], step))
+
+    def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
+        """Follows the stack to the members ``keep`` (all when None) and their new parameter tensors."""
+        self.params, self.lr = params, [m.fit.lr for m in members]
+        self.runs = runs(self.lr)
+        if keep is not None:
+            self.exp_avg = [t.index_select(0, keep) for t in self.exp_avg]
+            self.exp_avg_sq = [t.index_select(0, keep) for t in self.exp_avg_sq]
+
+
+def _part(tensors: list[Tensor], rows: slice) -> list[Tensor]:
+    return [t.detach()[rows] for t in tensors]
+
+
+class StackedSGD:
+    """SGD with heavy-ball momentum, one learning rate and one momentum per member."""
+
+    def __init__(self, params: list[Tensor], members: list[Member]) -> None:
+        self.buffers: list[Tensor] = []
+        self.select(None, params, members)
+
+    @torch.no_grad()
+    def step(self, grads: list[Tensor]) -> None:
+        if any(self.momentum):
+            if self.buffers:
+                for b, g in zip(self.buffers, grads):
+                    b.mul_(column(self.momentum, b)).add_(g)
+            else:
+                self.buffers = [g.detach().clone() for g in grads]
+            grads = self.buffers
+        for p, g in zip(self.params, grads):
+            p.addcmul_(g, column([-lr for lr in self.lr], p))
+
+    def prox_step(self, i: int, rows: Rows) -> list[float]:
+        """η/(1 − μ) per member."""
+        return [self.lr[k] / (1.0 - self.momentum[k]) for k in rows.index]
+
+    def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
+        self.params, self.lr, self.momentum = params, [m.fit.lr for m in members], [m.fit.momentum for m in members]
+        if keep is not None:
+            self.buffers = [t.index_select(0, keep) for t in self.buffers]
+
+
+@dataclass
+class StackedTerm:
+    """One penalty class in one mode, over the members that use it: λ per weight layer and member."""
+
+    cls: type
+    mode: str
+    rows: Rows
+    strengths: list[list[float]]  # [layer][member of rows]
+    ratios: list[float]  # l1_ratio per member of rows
+
+    def layers(self):
+        """(layer, λ per member of rows) for the layers this term touches."""
+        return [(i, lam) for i, lam in enumerate(self.strengths) if any(lam)]
+
+
+class StackedRegularizers:
+    """Every member's penalties, decay and max-norm, applied to the members that have them."""
+
+    def __init__(self, members: list[Member], n_weights: int, device: torch.device) -> None:
+        self.size = len(members)
+        kinds: list[tuple[type, str]] = []
+        for member in members:
+            kinds += [(cls, mode) for cls, mode, _, _ in member.terms if (cls, mode) not in kinds]
+        self.terms = [self._term(members, cls, mode, n_weights, device) for cls, mode in kinds]
+        decayed = [k for k, m in enumerate(members) if m.decay]
+        factors = [1.0 - members[k].fit.lr * members[k].decay for k in decayed]
+        self.decay = (Rows(decayed, device), factors) if decayed else None
+        bounded = [k for k, m in enumerate(members) if math.isfinite(m.max_norm)]
+        self.max_norm = (Rows(bounded, device), [members[k].max_norm for k in bounded]) if bounded else None
+
+    @staticmethod
+    def _term(members: list[Member], cls: type, mode: str, n_weights: int, device: torch.device) -> StackedTerm:
+        users = {k: term for k, m in enumerate(members) for term in m.terms if term[:2] == (cls, mode)}
+        index = sorted(users)
+        strengths = [[users[k][2].get(layer, 0.0) for k in index] for layer in range(n_weights)]
+        return StackedTerm(cls, mode, Rows(index, device), strengths, [users[k][3] for k in index])
+
+    @torch.no_grad()
+    def value(self, weights: list[Tensor], mode: str | None = None) -> Tensor:
+        """Σ R(w) per member (K,) over the terms of ``mode`` (all terms when None)."""
+        total = weights[0].new_zeros(self.size)
+        for term in self.terms:
+            if mode in (None, term.mode):
+                part: Tensor | float = 0.0
+                for i, lam in term.layers():
+                    part = part + penalty_value(term.cls, term.rows.take(weights[i]), lam, term.ratios)
+                if isinstance(part, Tensor):
+                    term.rows.add_to(total, part)
+        return total
+
+    @torch.no_grad()
+    def add_gradients_(self, weights: list[Tensor], grads: list[Tensor]) -> None:
+        """Adds the (sub)gradients of the loss-mode terms to the data gradients."""
+        for term in self.terms:
+            if term.mode == "loss":
+                for i, lam in term.layers():
+                    w = term.rows.take(weights[i])
+                    term.rows.update_(grads[i], lambda g: add_penalty_gradient_(term.cls, g, w, lam, term.ratios))
+
+    @torch.no_grad()
+    def decay_(self, weights: list[Tensor]) -> None:
+        """w ← w · (1 − η λ_d), before the optimizer step."""
+        if self.decay is not None:
+            rows, factors = self.decay
+            for w in weights:
+                rows.update_(w, lambda part: part.mul_(column(factors, part)))
+
+    @torch.no_grad()
+    def prox_(self, weights: list[Tensor], step: Callable[[int, Rows], Tensor | list[float]]) -> None:
+        """The proximal terms in order, each w ← prox of t·R at w with t = ``step(layer, rows)``."""
+        for term in self.terms:
+            if term.mode == "proximal":
+                for i, lam in term.layers():
+                    t = step(i, term.rows)
+                    term.rows.update_(weights[i], lambda part: penalty_prox_(term.cls, part, t, lam, term.ratios))
+
+    @torch.no_grad()
+    def project_(self, weights: list[Tensor]) -> None:
+        """Max-norm: each unit's weights w_j ← w_j · min(1, c/‖w_j‖₂), as ``MaxNorm.project_``."""
+        if self.max_norm is not None:
+            rows, bounds = self.max_norm
+            for w in weights:
+                rows.update_(w, lambda part: max_norm_(part, bounds))
+
+
+def max_norm_(w: Tensor, bounds: list[float]) -> None:
+    """w_j ← w_j · min(1, c/‖w_j‖₂) for every unit (column of w = Wᵀ, (K, in, out)), c per member."""
+    norms = w.norm(dim=1, keepdim=True)
+    c = column(bounds, norms)
+    w.mul_(torch.where(norms > c, norms.reciprocal() * c, torch.ones_like(norms)))
+
+
+def penalty_value(cls: type, w: Tensor, lam: list[float], ratios: list[float]) -> Tensor:
+    """R(w) per member of w = Wᵀ (K, in, out), from norms: Σ|w| = ‖w‖₁, Σw² = ‖w‖₂² (no temporaries)."""
+    like = w[:, 0, 0]
+    if cls is GroupLasso:
+        return column([s * math.sqrt(w.shape[1]) for s in lam], like) * w.norm(dim=1).sum(dim=1)
+    absolute = torch.linalg.vector_norm(w, 1, dim=(1, 2)) if cls in (L1, ElasticNet) else None
+    square = torch.linalg.vector_norm(w, 2, dim=(1, 2)).square() if cls in (L2, ElasticNet) else None
+    if cls is L1:
+        return column(lam, like) * absolute
+    if cls is L2:
+        return column([0.5 * s for s in lam], like) * square
+    if cls is ElasticNet:
+        rho, half = column(ratios, like), column([0.5 * (1.0 - r) for r in ratios], like)
+        return column(lam, like) * (rho * absolute + half * square)
+    raise ValueError(f"no stacked form for penalty {cls.__name__}")
+
+
+def add_penalty_gradient_(cls: type, g: Tensor, w: Tensor, lam: list[float], ratios: list[float]) -> None:
+    """g += ∇R(w) per member (a subgradient with sign 0 at 0), as autograd differentiates ``penalty_value``."""
+    if cls is L1:
+        g.addcmul_(torch.sign(w), column(lam, w))
+    elif cls is L2:
+        g.addcmul_(w, column(lam, w))
+    elif cls is ElasticNet:
+        g.addcmul_(torch.sign(w), column([s * r for s, r in zip(lam, ratios)], w))
+        g.addcmul_(w, column([s * (1.0 - r) for s, r in zip(lam, ratios)], w))
+    elif cls is GroupLasso:
+        norms = w.norm(dim=1, keepdim=True)
+        scale = (column([s * math.sqrt(w.shape[1]) for s in lam], w) / norms).masked_fill_(norms == 0, 0.0)
+        g.addcmul_(w, scale)
+    else:
+        raise ValueError(f"no stacked form for penalty {cls.__name__}")
+
+
+def penalty_prox_(cls: type, v: Tensor, t: Tensor | list[float], lam: list[float], ratios: list[float]) -> None:
+    """v ← prox of t·R at v = Wᵀ per member, in place; t is Adam's per-entry tensor (consumed) or one step
+    per member (SGD). The arithmetic is the penalty's own ``prox``, operation by operation."""
+    per_entry = isinstance(t, Tensor)
+    if cls is L1:
+        _soft_threshold_(v, t.mul_(column(lam, v)) if per_entry else column([a * b for a, b in zip(t, lam)], v))
+    elif cls is L2:
+        v.div_(t.mul_(column(lam, v)).add_(1.0) if per_entry else column([1.0 + a * b for a, b in zip(t, lam)], v))
+    elif cls is ElasticNet and per_entry:
+        tl = t.mul_(column(lam, v))
+        _soft_threshold_(v, tl * column(ratios, v))
+        v.div_(tl.mul_(column([1.0 - r for r in ratios], v)).add_(1.0))
+    elif cls is ElasticNet:
+        tl = [a * b for a, b in zip(t, lam)]
+        _soft_threshold_(v, column([x * r for x, r in zip(tl, ratios)], v))
+        v.div_(column([1.0 + x * (1.0 - r) for x, r in zip(tl, ratios)], v))
+    elif cls is GroupLasso:
+        _block_soft_threshold_(v, t.mul_(column(lam, v)) if per_entry else [a * b for a, b in zip(t, lam)])
+    else:
+        raise ValueError(f"no stacked form for penalty {cls.__name__}")
+
+
+def _soft_threshold_(v: Tensor, tau: Tensor) -> None:
+    """v ← sign(v) · max(|v| − τ, 0) in place (``soft_threshold``)."""
+    sign = torch.sign(v)
+    v.abs_().sub_(tau).clamp_(min=0.0).mul_(sign)
+
+
+def _block_soft_threshold_(v: Tensor, tau: Tensor | list[float]) -> None:
+    """Units (columns of v = Wᵀ, (K, in, out)) scaled by max(0, 1 − τ√in/‖v_j‖₂), as ``block_soft_threshold``."""
+    norms = torch.clamp(v.norm(dim=1, keepdim=True), min=torch.finfo(v.dtype).tiny)
+    root = math.sqrt(v.shape[1])
+    if isinstance(tau, Tensor):
+        ratio = tau.mean(dim=1, keepdim=True) * root / norms
+    else:
+        ratio = norms.reciprocal() * column([x * root for x in tau], v)
+    v.mul_(torch.clamp(1.0 - ratio, min=0.0))

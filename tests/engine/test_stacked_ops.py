@@ -1,0 +1,135 @@
+"""Per-member math on stacked weights against the single-model versions, member by member.
+
+A stack holds member k's weight W (out, in) as Wᵀ at ``w[k]``; every operation below must give, for each
+member, exactly what the penalty, constraint or optimizer gives that member's own W.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from reglab.engine.stacked_optim import (
+    Rows, StackedAdam, StackedSGD, add_penalty_gradient_, max_norm_, penalty_prox_, penalty_value,
+)
+from reglab.regularizers.constraints import MaxNorm
+from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
+from reglab.training import FitConfig, proximal_step_size
+
+K, IN, OUT = 5, 7, 4
+STRENGTHS = [0.0, 0.05, 0.3, 1.0, 4.0]
+RATIOS = [0.5, 0.1, 0.9, 0.5, 0.3]
+PENALTIES = [L1, L2, ElasticNet, GroupLasso]
+
+
+def stack(seed: int = 0) -> torch.Tensor:
+    """Five members' transposed weights, with one all-zero unit and some exact zeros."""
+    w = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    w[1, :, 2] = 0.0
+    w[3, ::2, 0] = 0.0
+    return w
+
+
+def single(cls: type, k: int):
+    return cls(STRENGTHS[k], RATIOS[k]) if cls is ElasticNet else cls(STRENGTHS[k])
+
+
+@pytest.mark.parametrize("cls", PENALTIES)
+def test_values_and_gradients_are_each_members_own(cls):
+    w = stack()
+    values = penalty_value(cls, w, STRENGTHS, RATIOS)
+    grads = torch.zeros_like(w)
+    add_penalty_gradient_(cls, grads, w, STRENGTHS, RATIOS)
+    for k in range(K):
+        W = w[k].T.clone().requires_grad_()
+        value = single(cls, k).value(W)
+        (grad,) = torch.autograd.grad(value, W)
+        assert values[k].item() == pytest.approx(value.item(), rel=1e-15, abs=1e-300)
+        torch.testing.assert_close(grads[k].T, grad, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("cls", PENALTIES)
+def test_proximal_steps_are_each_members_own(cls):
+    """One step per member (SGD) and one step per entry (Adam): exactly the single-model proximal map,
+    exact zeros included."""
+    w = stack(1)
+    per_member = [0.01, 0.1, 0.5, 1.0, 2.0]
+    per_entry = torch.rand(K, IN, OUT, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    for steps, step_of in [(per_member, lambda k: per_member[k]), (per_entry, lambda k: per_entry[k].T)]:
+        result = w.clone()
+        penalty_prox_(cls, result, steps.clone() if isinstance(steps, torch.Tensor) else steps, STRENGTHS, RATIOS)
+        for k in range(K):
+            expected = single(cls, k).prox(w[k].T, step_of(k))
+            assert torch.equal(result[k].T, expected), (cls.__name__, k)
+    assert (result == 0).any()
+
+
+def test_max_norm_projects_each_member_onto_its_own_ball():
+    w = stack(3) * 3
+    bounds = [0.5, 1.0, 2.0, 5.0, float("inf")]
+    projected = w.clone()
+    max_norm_(projected, bounds)
+    for k, c in enumerate(bounds):
+        expected = w[k].T.clone() if c == float("inf") else MaxNorm(c).project_(w[k].T.clone())
+        assert torch.equal(projected[k].T, expected)
+
+
+def test_rows_touch_only_their_members():
+    """A contiguous subset works on views, a scattered one on copies written back; both change only
+    their members."""
+    for index in ([1, 2, 3], [0, 2, 4]):
+        rows, t = Rows(index, torch.device("cpu")), torch.zeros(K, 3)
+        rows.update_(t, lambda part: part.add_(1.0))
+        assert t[:, 0].tolist() == [1.0 if k in index else 0.0 for k in range(K)]
+        total = torch.zeros(K)
+        rows.add_to(total, torch.tensor([1.0, 2.0, 3.0]))
+        assert total[index].tolist() == [1.0, 2.0, 3.0] and total.sum() == 6.0
+
+
+def members(lr: list[float], momentum: list[float] | None = None) -> list:
+    return [SimpleNamespace(fit=SimpleNamespace(lr=a, momentum=m)) for a, m in zip(lr, momentum or [0.0] * len(lr))]
+
+
+def test_adam_steps_and_proximal_steps_are_each_members_own():
+    """Per-member learning rates: the stacked Adam moves each member as torch.optim.Adam moves it alone,
+    and its proximal step is ``proximal_step_size``."""
+    lrs = [1e-3, 1e-2, 1e-2, 0.1, 1e-3]
+    w = stack(4)
+    params = [w.clone()]
+    adam = StackedAdam(params, members(lrs))
+    singles = [w[k].T.clone().requires_grad_() for k in range(K)]
+    optimizers = [torch.optim.Adam([p], lr=lr) for p, lr in zip(singles, lrs)]
+    for step in range(4):
+        grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(10 + step), dtype=torch.float64)
+        adam.step([grad])
+        for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
+            p.grad = grad[k].T.clone()
+            optimizer.step()
+    rows = Rows(list(range(K)), torch.device("cpu"))
+    step_sizes = adam.prox_step(0, rows)
+    for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
+        torch.testing.assert_close(params[0][k].T, p.detach(), rtol=1e-15, atol=1e-15)
+        expected = proximal_step_size(optimizer, p, FitConfig(lr=lrs[k]))
+        torch.testing.assert_close(step_sizes[k].T, expected, rtol=1e-15, atol=0.0)
+
+
+def test_sgd_steps_with_momentum_are_each_members_own():
+    lrs, momenta = [0.1, 0.05, 0.1, 0.2, 0.01], [0.0, 0.9, 0.5, 0.9, 0.0]
+    w = stack(5)
+    params = [w.clone()]
+    sgd = StackedSGD(params, members(lrs, momenta))
+    singles = [w[k].T.clone().requires_grad_() for k in range(K)]
+    optimizers = [torch.optim.SGD([p], lr=lr, momentum=mu) for p, lr, mu in zip(singles, lrs, momenta)]
+    for step in range(4):
+        grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(20 + step), dtype=torch.float64)
+        sgd.step([grad])
+        for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
+            p.grad = grad[k].T.clone()
+            optimizer.step()
+    rows = Rows(list(range(K)), torch.device("cpu"))
+    for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
+        torch.testing.assert_close(params[0][k].T, p.detach(), rtol=1e-14, atol=1e-15)
+        config = FitConfig(optimizer="sgd", lr=lrs[k], momentum=momenta[k])
+        assert sgd.prox_step(0, rows)[k] == proximal_step_size(optimizer, p, config)
