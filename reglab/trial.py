@@ -79,18 +79,22 @@ def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> 
     return [part(idx) for idx in (train_idx, *other_idx)]
 
 
+def training_rows(dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(rows trained on, rows monitored after each epoch): with early stopping a stratified fifth of the
+    training rows is held back to monitor; otherwise the evaluation rows are watched (never steering)."""
+    if not config.regularization.early_stopping:
+        return train_idx, eval_idx
+    keep, monitor = holdout_split(dataset.y[train_idx], MONITOR_FRACTION, config.fit.seed, dataset.task == "classification")
+    return train_idx[keep], train_idx[monitor]
+
+
 def run_trial(
     dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig, on_epoch=None
 ) -> tuple[TrialResult, FitResult]:
     """Train on ``train_idx``, score on ``eval_idx``; deterministic given the config's seed."""
     reg, fit_config = config.regularization, config.fit
-    if reg.early_stopping:
-        keep, monitor = holdout_split(
-            dataset.y[train_idx], MONITOR_FRACTION, fit_config.seed, dataset.task == "classification"
-        )
-        fit_idx, monitor_idx = train_idx[keep], train_idx[monitor]
-    else:
-        fit_idx, monitor_idx = train_idx, eval_idx
+    fit_idx, monitor_idx = training_rows(dataset, train_idx, eval_idx, config)
     train, monitor, evaluation = prepare(dataset, fit_idx, monitor_idx, eval_idx)
 
     torch.manual_seed(fit_config.seed)
@@ -103,11 +107,10 @@ HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)
 
 
 @torch.no_grad()
-def weight_histogram(model: torch.nn.Module) -> dict:
+def weight_histogram(weights: list[torch.Tensor]) -> dict:
     """Counts of the final weights (not biases/norms) over fixed bins on [−1, 1], values beyond clipped
     into the end bins, and the count of exact zeros (what L1's proximal steps produce)."""
-    weights = [p.detach().cpu().double().flatten() for _, p in select_parameters(model)]
-    values = torch.cat(weights).numpy() if weights else np.zeros(0)
+    values = torch.cat([w.detach().cpu().double().flatten() for w in weights]).numpy() if weights else np.zeros(0)
     counts, _ = np.histogram(np.clip(values, -1.0, 1.0), bins=HISTOGRAM_EDGES)
     return {"edges": HISTOGRAM_EDGES.tolist(), "counts": counts.tolist(), "exact_zeros": int((values == 0).sum())}
 
@@ -128,7 +131,7 @@ def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: Fi
         zeros=stats["zeros"],
         weight_norm=stats["weight_norm"],
         units_pruned=stats["units_pruned"],
-        weight_histogram=weight_histogram(model),
+        weight_histogram=weight_histogram([p for _, p in select_parameters(model)]),
         epochs=len(fitted.history),
         seconds=fitted.seconds,
         history=fitted.history,

@@ -17,13 +17,12 @@ import torch
 from torch import nn
 
 from reglab.data import Dataset
-from reglab.data.splits import holdout_split
 from reglab.engine.jobs import Job
 from reglab.models import ACTIVATIONS
 from reglab.regularizers.dropout import Dropout, GaussianDropout
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.schedules import constant
-from reglab.trial import MONITOR_FRACTION, prepare
+from reglab.trial import prepare, training_rows
 from reglab.training import FitConfig, noise_layers, noise_seed, resolve_device
 
 STACKABLE_KINDS = ("linear", "mlp")
@@ -39,11 +38,7 @@ def stackable(job: Job) -> bool:
 
 def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:
     """(rows trained on, rows monitored after each epoch), as ``run_trial`` splits them."""
-    if not job.config.regularization.early_stopping:
-        return job.train_idx, job.eval_idx
-    classification = dataset.task == "classification"
-    keep, monitor = holdout_split(dataset.y[job.train_idx], MONITOR_FRACTION, job.config.fit.seed, classification)
-    return job.train_idx[keep], job.train_idx[monitor]
+    return training_rows(dataset, job.train_idx, job.eval_idx, job.config)
 
 
 def stack_key(dataset: Dataset, job: Job) -> tuple:

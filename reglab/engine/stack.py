@@ -15,7 +15,6 @@ import math
 import time
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,7 +22,7 @@ from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
 from reglab.engine.stacked_optim import StackedAdam, StackedRegularizers, StackedSGD, column
-from reglab.trial import HISTOGRAM_EDGES
+from reglab.trial import weight_histogram
 from reglab.training import as_tensors, resolve_device
 
 EVAL_ROWS = 128  # rows per member in one evaluation pass
@@ -296,10 +295,3 @@ def _signature(member: Member) -> tuple:
     terms = tuple((cls.__name__, mode) for cls, mode, _, _ in member.terms)
     noise = tuple(sorted(member.noise))
     return (terms, noise, member.decay > 0, math.isfinite(member.max_norm), member.fit.lr, member.fit.momentum)
-
-
-def weight_histogram(weights: list[Tensor]) -> dict:
-    """``trial.weight_histogram`` of one member's weights (the histogram ignores their order)."""
-    values = torch.cat([w.detach().cpu().double().flatten() for w in weights]).numpy()
-    counts, _ = np.histogram(np.clip(values, -1.0, 1.0), bins=HISTOGRAM_EDGES)
-    return {"edges": HISTOGRAM_EDGES.tolist(), "counts": counts.tolist(), "exact_zeros": int((values == 0).sum())}
