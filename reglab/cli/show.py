@@ -38,5 +38,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(json_safe({"study": study.name, "status": study.status, **summary.to_dict()}), indent=2))
         return 0
     out.print(comparison_table(summary, f"{study.name} · {settings.data} · {study.status} · {len(trials)} trials"))
-    out.print(winner_line(summary), highlight=False)
+    if study.status == "finished":
+        out.print(winner_line(summary), highlight=False)
+    else:
+        out.print(f"Not finished: {len(trials)} trials stored. `reglab compare --resume --name {study.name} --store {args.store}` "
+                  "(with the study's flags or file) finishes it.", highlight=False)
     return 0

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not Regularization.parse(args.method).tuned:
-        raise ValueError(f"nothing to tune in {args.method!r}: name a method without a value, e.g. {args.method.split('=')[0]}")
+        raise ValueError(f"nothing to tune in {args.method!r}: name a method without a value, e.g. l2 or dropout+maxnorm=3")
     settings = settings_from_args(args, methods=(args.method,))
     return run_and_print(args, settings, "tune", details=curve_tables)
 

@@ -6,7 +6,10 @@ again, so ``resume=True`` after a crash finishes the study with the same final t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
+
+import torch
 
 from reglab.data import Dataset, load
 from reglab.engine import Job, JobResult, run_sequential
@@ -15,6 +18,7 @@ Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
 from reglab.store import Store
 from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, seed_split, test_trial
 from reglab.study.settings import StudySettings
+from reglab.training import resolve_device
 from reglab.study.summary import StudySummary, choose, summarize_study
 
 Progress = Callable[[int, int], None]  # (finished, total)
@@ -34,10 +38,14 @@ def run_study(
     ``execute(dataset, jobs, on_result)`` runs the jobs (in this process by default; batched or on a
     cluster otherwise) and calls ``on_result`` once per finished job, here in the driver, which commits it.
     """
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {settings.device!r} asked for, but this machine has no CUDA device: use --device cpu or auto")
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
     study = store.start_study(name, settings.to_dict(), resume)
-    cv = [t for method in settings.methods for t in cv_trials(settings, method, dataset.task)]
+    # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
+    planned = replace(settings, device=str(resolve_device(settings.device)))
+    cv = [t for method in settings.methods for t in cv_trials(planned, method, dataset.task)]
     total = len(cv) + len(settings.methods) * settings.seeds
     finished = len(store.finished_keys(study.id) & {t.key for t in cv})
     counter = [finished]
@@ -61,7 +69,7 @@ def run_study(
 
     run(cv)
     records = store.trials(study.id)
-    tests = [test_trial(settings, method, choose(settings, method, seed, records)[0], dataset.task, seed)
+    tests = [test_trial(planned, method, choose(settings, method, seed, records)[0], dataset.task, seed)
              for method in settings.methods for seed in range(settings.seeds)]
     counter[0] += len(store.finished_keys(study.id) & {t.key for t in tests})
     run(tests)
