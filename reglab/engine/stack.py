@@ -21,7 +21,8 @@ from torch import Tensor
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
-from reglab.engine.stacked_optim import StackedAdam, StackedRegularizers, StackedSGD, column
+from reglab.engine.stacked_optim import StackedAdam, StackedRegularizers, StackedSGD
+from reglab.regularizers.dropout import inverted_mask_
 from reglab.trial import weight_histogram
 from reglab.training import as_tensors, resolve_device
 
@@ -80,26 +81,23 @@ class StackNoise:
     def __init__(self, members: list[Member], widths: tuple[int, ...]) -> None:
         self.size, self.widths = len(members), widths
         self.layers = [[(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise] for i in range(len(widths))]
-        self.divisors = [
-            [1.0 - m.noise[i].p if i in m.noise and m.noise[i].kind == "dropout" else 1.0 for m in members]
-            for i in range(len(widths))
-        ]
 
-    def draw(self, batch: int, like: Tensor) -> list[tuple[Tensor, Tensor] | None]:
-        """(M, D) per hidden layer: Bernoulli(1 − p) masks over D = 1 − p, 1 + σε over 1, or ones."""
-        noise: list[tuple[Tensor, Tensor] | None] = []
-        for layer, width, divisors in zip(self.layers, self.widths, self.divisors):
+    def draw(self, batch: int, like: Tensor) -> list[Tensor | None]:
+        """A (K, B, H) mask per hidden layer, each member's slot as its plain layer draws it: dropout's
+        m / (1 − p) (``inverted_mask_``), Gaussian dropout's 1 + σε, or ones."""
+        noise: list[Tensor | None] = []
+        for layer, width in zip(self.layers, self.widths):
             if not layer:
                 noise.append(None)
                 continue
             mask = like.new_ones((self.size, batch, width))
             for k, member_noise in layer:
                 if member_noise.kind == "dropout":
-                    mask[k].bernoulli_(1.0 - member_noise.p, generator=member_noise.generator)
+                    inverted_mask_(mask[k], 1.0 - member_noise.p, member_noise.generator)
                 else:
                     sigma = math.sqrt(member_noise.p / (1.0 - member_noise.p))
                     mask[k].normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
-            noise.append((mask, column(divisors, mask)))
+            noise.append(mask)
         return noise
 
 

@@ -4,9 +4,9 @@ Layer i of member k keeps its weight transposed, ``weights[i][k]`` = Wᵀ (in, o
 ``biases[i][k, 0]`` (out); all K members' layers run as one batched product, h ← b + h Wᵀ
 (``torch.bmm`` on (K, B, in) activations). A unit's incoming weights are a column of Wᵀ (dim 1).
 Batch norm normalizes each member's units over that member's own batch, with its own running statistics
-(one ``F.batch_norm`` per member: the plain layer's kernel, and no copies). Noise layers multiply by a mask M
-and divide by D, member by member: Bernoulli dropout M ~ Bernoulli(1 − p), D = 1 − p; Gaussian dropout
-M = 1 + σε, D = 1; no noise M = 1, D = 1 — the same arithmetic as the plain layers, element by element.
+(one ``F.batch_norm`` per member: the plain layer's kernel, and no copies). Noise layers multiply by a mask,
+member by member: dropout's m / (1 − p), m ~ Bernoulli(1 − p); Gaussian dropout's 1 + σε; ones without
+noise — the same arithmetic as the plain layers, element by element.
 """
 
 from __future__ import annotations
@@ -51,9 +51,8 @@ class StackedMLP:
         """Everything a member's ``state_dict`` holds: parameters and running statistics."""
         return [*self.params, *self.running_means, *self.running_vars]
 
-    def forward(self, x: Tensor, noise: list[tuple[Tensor, Tensor] | None] | None = None,
-                training: bool = False) -> Tensor:
-        """Outputs (K, B, n_out) of inputs x (K, B, in); ``noise[i]`` = (M, D) after hidden layer i."""
+    def forward(self, x: Tensor, noise: list[Tensor | None] | None = None, training: bool = False) -> Tensor:
+        """Outputs (K, B, n_out) of inputs x (K, B, in); ``noise[i]``, the mask after hidden layer i."""
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             x = torch.bmm(x, weight).add_(bias)
@@ -63,8 +62,7 @@ class StackedMLP:
                 x = self._normalize(i, x, training)
             x = ACTIVATIONS[self.activation](x)
             if training and noise and noise[i] is not None:
-                mask, divisor = noise[i]
-                x = x * mask / divisor
+                x = x * noise[i]
         return x
 
     def _normalize(self, i: int, x: Tensor, training: bool) -> Tensor:

@@ -33,10 +33,17 @@ def _draw_device(x: Tensor, generator: torch.Generator | None) -> torch.device:
     return x.device if generator is None else generator.device
 
 
-def _bernoulli(shape: tuple[int, ...], keep: float, x: Tensor, generator: torch.Generator | None) -> Tensor:
-    """A mask of 0s and 1s with P(1) = keep, with x's dtype and on x's device."""
+def inverted_mask_(out: Tensor, keep: float, generator: torch.Generator | None) -> Tensor:
+    """Fills ``out`` with m / keep, m ~ Bernoulli(keep) per element, in place: u ~ U[0, 1) and m = [u < keep]
+    (P(u < keep) = keep; one uniform draw costs a third of ``bernoulli_``). The stacked engine fills each
+    member's slot of its masks with this function, from the member's own generator."""
+    return out.uniform_(generator=generator).lt_(keep).div_(keep)
+
+
+def _inverted_mask(shape: tuple[int, ...], keep: float, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """m / keep with x's dtype and on x's device, drawn where the generator lives."""
     mask = torch.empty(shape, dtype=x.dtype, device=_draw_device(x, generator))
-    return mask.bernoulli_(keep, generator=generator).to(x.device)
+    return inverted_mask_(mask, keep, generator).to(x.device)
 
 
 def dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
@@ -45,7 +52,7 @@ def dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | No
     if not training or p == 0:
         return x
     keep = 1.0 - p
-    return x * _bernoulli(x.shape, keep, x, generator) / keep
+    return x * _inverted_mask(x.shape, keep, x, generator)
 
 
 def gaussian_dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
@@ -73,7 +80,7 @@ def spatial_dropout(x: Tensor, p: float, training: bool, generator: torch.Genera
         return x
     keep = 1.0 - p
     mask_shape = (*x.shape[:2], *(1,) * (x.dim() - 2))
-    return x * _bernoulli(mask_shape, keep, x, generator) / keep
+    return x * _inverted_mask(mask_shape, keep, x, generator)
 
 
 class _DropoutModule(nn.Module):
