@@ -43,13 +43,17 @@ def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:
 
 def stack_key(dataset: Dataset, job: Job) -> tuple:
     """What the members of one stack share: architecture, data shape, task, optimizer family, epochs,
-    minibatch size, number of training rows (hence batches per epoch), dtype and device."""
+    minibatch size, minibatches per epoch, dtype and device. Members may train on different numbers of rows
+    as long as they take the same number of steps (the last minibatch is then shorter for some); with batch
+    norm, whose statistics span the whole minibatch, they train on equally many rows."""
     cfg, fit = job.config, job.config.fit
     optimizer = "sgd" if fit.optimizer == "sgd" else "adam"  # AdamW without weight decay is Adam
+    rows = len(split_rows(dataset, job)[0])
+    steps = math.ceil(rows / fit.batch_size) if fit.batch_size else 1
     return (
         cfg.model, cfg.regularization.batchnorm, dataset.input_shape, dataset.n_outputs, fit.task, optimizer,
-        fit.epochs, fit.batch_size, len(split_rows(dataset, job)[0]), torch.get_default_dtype(),
-        resolve_device(fit.device),
+        fit.epochs, fit.batch_size, steps, rows if cfg.regularization.batchnorm else None,
+        torch.get_default_dtype(), resolve_device(fit.device),
     )
 
 

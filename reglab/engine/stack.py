@@ -1,7 +1,8 @@
 """Training one stack: K members, step for step as each member's plain run.
 
-Per epoch every member draws its own minibatch order; per step each member's rows are gathered, its
-noise masks drawn from its own streams, and one forward/backward pass serves all members (the stack's
+Per epoch every member draws its own minibatch order; per step each member's rows are gathered (members
+with fewer training rows have a shorter last minibatch, padded, their padding weighed 0), its noise masks
+drawn from its own streams, and one forward/backward pass serves all members (the stack's
 loss is the sum of the members' losses, so each member's gradient is its own). At the end of an epoch
 each member gets its history record; members that stopped early (with their best weights restored) or
 ran all epochs are handed back and dropped from the stack. A member whose loss turns NaN or infinite is
@@ -62,10 +63,6 @@ class StackData:
         self.monitor = RowSet([m.monitor for m in sets.values()], task, dtype, device)
         self.evaluation = RowSet([m.evaluation for m in sets.values()], task, dtype, device)
 
-    @property
-    def rows(self) -> int:
-        return self.train.X.shape[1]
-
     def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
         """Member k's training rows ``index[k]``: inputs (K, B, d) and targets (K, B)."""
         which = self.data_of[:, None]
@@ -82,21 +79,23 @@ class StackNoise:
         self.size, self.widths = len(members), widths
         self.layers = [[(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise] for i in range(len(widths))]
 
-    def draw(self, batch: int, like: Tensor) -> list[Tensor | None]:
-        """A (K, B, H) mask per hidden layer, each member's slot as its plain layer draws it: dropout's
-        m / (1 − p) (``inverted_mask_``), Gaussian dropout's 1 + σε, or ones."""
+    def draw(self, taken: list[int], like: Tensor) -> list[Tensor | None]:
+        """A (K, B, H) mask per hidden layer, member k's first ``taken[k]`` rows as its plain layer draws
+        them on its minibatch: dropout's m / (1 − p) (``inverted_mask_``), Gaussian dropout's 1 + σε, or
+        ones (and ones on rows past ``taken[k]``, which pad a shorter minibatch)."""
         noise: list[Tensor | None] = []
         for layer, width in zip(self.layers, self.widths):
             if not layer:
                 noise.append(None)
                 continue
-            mask = like.new_ones((self.size, batch, width))
+            mask = like.new_ones((self.size, like.shape[1], width))
             for k, member_noise in layer:
+                rows = mask[k, : taken[k]]
                 if member_noise.kind == "dropout":
-                    inverted_mask_(mask[k], 1.0 - member_noise.p, member_noise.generator)
+                    inverted_mask_(rows, 1.0 - member_noise.p, member_noise.generator)
                 else:
                     sigma = math.sqrt(member_noise.p / (1.0 - member_noise.p))
-                    mask[k].normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
+                    rows.normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
             noise.append(mask)
         return noise
 
@@ -164,12 +163,19 @@ class Stack:
 
     def train_epoch(self) -> None:
         """One epoch of minibatch steps; a member that diverges keeps the state it had when it did."""
-        rows, batch = self.data.rows, self.batch_size or self.data.rows
-        orders = torch.stack([torch.randperm(rows, generator=m.order) for m in self.members]).to(self.device)
+        sizes = [len(m.train[1]) for m in self.members]
+        rows = max(sizes)
+        batch = self.batch_size or rows
+        orders = torch.zeros((len(sizes), rows), dtype=torch.long)
+        for k, (member, size) in enumerate(zip(self.members, sizes)):
+            orders[k, :size] = torch.randperm(size, generator=member.order)
+        orders = orders.to(self.device)
         for start in range(0, rows, batch):
             x, y = self.data.batch(orders[:, start : start + batch])
-            output = self.model.forward(x, self.noise.draw(x.shape[1], x), training=True)
-            data_loss = stacked_loss(output, y, self.task)
+            taken = [min(batch, size - start) for size in sizes]
+            output = self.model.forward(x, self.noise.draw(taken, x), training=True)
+            ragged = min(taken) < x.shape[1]
+            data_loss = stacked_loss(output, y, self.task, torch.tensor(taken, device=self.device) if ragged else None)
             loss = data_loss.detach() + self.regularizers.value(self.model.weights, "loss")
             new = [k for k in (~torch.isfinite(loss)).nonzero().flatten().tolist() if k not in self.frozen]
             for k, saved in zip(new, self._take(new)):

