@@ -13,7 +13,9 @@ strengths, each with its own seed.
   threads (on a shared machine two OpenMP threads can be much slower than one);
 - peak_fraction: the engine's training matmul rate (3 × the forward matmul FLOPs, for forward and
   backward) over the best rate of one large ``torch.mm`` with 2 threads measured in the same run (before
-  each case); the comment line below it also counts the evaluation passes (forward only) after every epoch.
+  each case); the comment lines below it also count the evaluation passes (forward only) after every
+  epoch, and give the arithmetic floor: the seconds all these matmuls take at that rate, hence the largest
+  speedup any engine could reach against the baseline.
 
 Run: ``python bench/sweep.py`` (``--hidden 64 256 --members 64 --sample 8`` to choose cases).
 """
@@ -224,6 +226,9 @@ def main() -> None:
             fraction = 3 * train / engine["seconds"] / peak
             print(f"sweep K={k} H={hidden} sequential_s={sequential:.2f} engine_s={engine['seconds']:.2f} "
                   f"speedup={sequential / engine['seconds']:.1f} peak_fraction={fraction:.2f}")
+            floor = (3 * train + evaluation) / peak
+            print(f"#   arithmetic floor: the engine's matmuls (training and evaluation passes) at torch.mm's rate take "
+                  f"{floor:.2f} s, so no engine can beat speedup={sequential / floor:.1f} against this baseline")
             print(f"#   run_job sequential_s={strategy:.2f} (speedup {strategy / engine['seconds']:.1f}); "
                   f"threads: engine {engine['threads']}, sequential {threads}; stacks {engine['stacks']}; "
                   f"with evaluation passes peak_fraction={(3 * train + evaluation) / engine['seconds'] / peak:.2f} "

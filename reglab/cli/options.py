@@ -26,7 +26,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--data", default=S, help="built-in dataset name, a .csv/.parquet file, or an IDX folder (default: digits)")
     group.add_argument("--target", default=S, help="target column of a table")
-    group.add_argument("--impute", action="store_true", default=S, help="impute missing values (median / most frequent) instead of failing")
+    group.add_argument("--impute", action="store_true", default=S, help="impute missing values (training-row median; a missing category as none) instead of failing")
     group.add_argument("--test-size", type=float, default=S, help="held-out test fraction (default: 0.25)")
 
 

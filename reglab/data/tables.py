@@ -1,9 +1,11 @@
 """User tables (CSV, Parquet) as Datasets: one target column, numeric and categorical features.
 
 Numeric columns become float32 features; text, category and bool columns are one-hot encoded
-(``col=value``). Missing values are an error unless ``impute=True``, which fills numeric columns with
-their median and the others with their most frequent value, and drops rows whose target is missing
-(the description says how many). Standardization is not done here: it is fitted on training rows only.
+(``col=value``). Missing values are an error unless ``impute=True``, which drops rows whose target is
+missing (the description says how many), keeps missing numbers as NaN — filled with the median of the
+training rows when a split is standardized (``Standardizer``), so no statistic sees held-out rows — and
+encodes a missing category as no category (all of its column's indicators 0). Standardization is not
+done here: it is fitted on training rows only.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def load_table(path: str | Path, target: str, impute: bool = False) -> Dataset:
     if df.empty:
         raise DataError(f"every row of {path.name} lacks the target '{target}'")
     features = df.drop(columns=target)
-    columns, names = zip(*(_encode(features[c], impute) for c in features.columns))
+    columns, names = zip(*(_encode(features[c]) for c in features.columns))
     y, task, classes = _encode_target(df[target])
     note = f"; {dropped} rows with missing target dropped" if dropped else ""
     return Dataset(
@@ -78,7 +80,7 @@ def _check_missing(df: pd.DataFrame, target: str, impute: bool) -> None:
         listed = ", ".join(f"{c} ({n})" for c, n in missing.items())
         raise DataError(
             f"missing values in columns {listed}: pass impute=True (CLI --impute) to fill them "
-            "(median for numbers, most frequent value otherwise) and drop rows without a target"
+            "(numbers with the median of the training rows, a missing category as none) and drop rows without a target"
         )
 
 
@@ -86,17 +88,14 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def _encode(s: pd.Series, impute: bool) -> tuple[np.ndarray, list[str]]:
+def _encode(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     """One numeric column, or one-hot columns ``name=value`` for a categorical one."""
     if _is_numeric(s):
-        values = s.fillna(s.median()) if impute else s
-        return values.to_numpy(np.float32)[:, None], [s.name]
+        return s.to_numpy(np.float32)[:, None], [s.name]
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
         raise DataError(f"cannot encode column '{s.name}' of type {s.dtype}: convert it to numbers first")
-    if impute and s.isna().any():
-        s = s.fillna(s.mode().iloc[0])
-    text = s.astype(str)
-    levels = sorted(text.unique())
+    text = s.astype(str).where(s.notna())
+    levels = sorted(text.dropna().unique())
     if len(levels) > MAX_LEVELS:
         raise DataError(
             f"cannot encode column '{s.name}': {len(levels)} distinct text values are too many categories "

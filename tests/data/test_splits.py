@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from reglab.data import DataError, Standardizer, holdout_split, kfold_splits
@@ -59,6 +61,25 @@ def test_standardizer_matches_sklearn_on_training_rows():
     np.testing.assert_allclose(out, reference.transform(X[test]), atol=1e-5)
     np.testing.assert_allclose(scaler.transform(X[train]).mean(axis=0), 0, atol=1e-6)
     assert not np.allclose(scaler.transform(X).mean(axis=0), 0, atol=1e-3)  # test rows did not enter the fit
+
+
+def test_standardizer_imputes_training_medians_like_scikit_learn():
+    """NaNs become the training rows' median, then standardization: SimpleImputer(median) + StandardScaler
+    fitted on the same rows; held-out rows' values never enter the fit."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 4)) * [1, 3, 0.5, 2] + [0, 5, -1, 2]
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:40, 3] = np.nan  # missing from every training row: filled with 0
+    train, test = np.arange(40), np.arange(40, 60)
+    scaler = Standardizer.fit(X[train])
+    reference = make_pipeline(SimpleImputer(strategy="median"), StandardScaler()).fit(X[train][:, :3])
+    np.testing.assert_allclose(scaler.transform(X[test])[:, :3], reference.transform(X[test][:, :3]), atol=1e-5)
+    np.testing.assert_allclose(scaler.transform(X[train])[:, :3], reference.transform(X[train][:, :3]), atol=1e-5)
+    assert not np.isnan(scaler.transform(X)).any()
+    np.testing.assert_allclose(scaler.transform(X[test])[:, 3], np.where(np.isnan(X[test, 3]), 0, X[test, 3]), rtol=1e-6)
+    moved = X.copy()
+    moved[test, 0] = 1e6  # changing held-out rows changes nothing fitted
+    assert Standardizer.fit(moved[train]).fill[0] == scaler.fill[0]
 
 
 def test_standardizer_is_per_channel_for_images():

@@ -41,8 +41,8 @@ def test_impute_encodes_numbers_categories_and_classes(table):
     np.testing.assert_array_equal(ds.y, [1, 0, 1, 0, 1])
     expected = [
         [30, 1, 0, 0, 1],
-        [35, 0, 1, 1, 0],  # median age
-        [50, 0, 1, 0, 1],  # most frequent city
+        [np.nan, 0, 1, 1, 0],  # filled when a split is standardized, from its training rows
+        [50, 0, 0, 0, 1],  # a missing city is no city
         [40, 0, 1, 0, 1],
         [20, 0, 1, 1, 0],
     ]
