@@ -22,8 +22,7 @@ from torch import Tensor
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
-from reglab.engine.stacked_optim import StackedAdam, StackedRegularizers, StackedSGD
-from reglab.regularizers.dropout import inverted_mask_
+from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
 from reglab.trial import weight_histogram
 from reglab.training import as_tensors, resolve_device
 
@@ -75,16 +74,24 @@ class StackData:
 class StackNoise:
     """The noise masks of every hidden layer, each member's drawn from its own generator."""
 
-    def __init__(self, members: list[Member], widths: tuple[int, ...]) -> None:
+    def __init__(self, members: list[Member], widths: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
         self.size, self.widths = len(members), widths
-        self.layers = [[(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise] for i in range(len(widths))]
+        self.layers = []
+        for i in range(len(widths)):
+            dropped = [k for k, m in enumerate(members) if i in m.noise and m.noise[i].kind == "dropout"]
+            keep = torch.tensor([1.0 - members[k].noise[i].p for k in dropped], dtype=dtype, device=device)
+            self.layers.append((
+                [(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise],
+                (Rows(dropped, device), keep.view(-1, 1, 1)) if dropped else None,
+            ))
 
     def draw(self, taken: list[int], like: Tensor) -> list[Tensor | None]:
         """A (K, B, H) mask per hidden layer, member k's first ``taken[k]`` rows as its plain layer draws
-        them on its minibatch: dropout's m / (1 − p) (``inverted_mask_``), Gaussian dropout's 1 + σε, or
-        ones (and ones on rows past ``taken[k]``, which pad a shorter minibatch)."""
+        them on its minibatch: dropout's m / (1 − p) (``inverted_mask_``'s arithmetic, over all dropout
+        members at once), Gaussian dropout's 1 + σε, or ones; rows past ``taken[k]`` pad a shorter
+        minibatch and weigh nothing."""
         noise: list[Tensor | None] = []
-        for layer, width in zip(self.layers, self.widths):
+        for (layer, dropout), width in zip(self.layers, self.widths):
             if not layer:
                 noise.append(None)
                 continue
@@ -92,10 +99,13 @@ class StackNoise:
             for k, member_noise in layer:
                 rows = mask[k, : taken[k]]
                 if member_noise.kind == "dropout":
-                    inverted_mask_(rows, 1.0 - member_noise.p, member_noise.generator)
+                    rows.uniform_(generator=member_noise.generator)
                 else:
                     sigma = math.sqrt(member_noise.p / (1.0 - member_noise.p))
                     rows.normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
+            if dropout is not None:
+                members, keep = dropout
+                members.update_(mask, lambda part: part.lt_(keep).div_(keep))
             noise.append(mask)
         return noise
 
@@ -124,10 +134,10 @@ class Stack:
         first = members[0].fit
         self.task, self.epochs, self.batch_size = first.task, first.epochs, first.batch_size
         self.members = members
-        self.device, dtype = resolve_device(first.device), torch.get_default_dtype()
-        self.data = StackData(members, dtype, self.device)
+        self.device, self.dtype = resolve_device(first.device), torch.get_default_dtype()
+        self.data = StackData(members, self.dtype, self.device)
         widths = (self.data.train.X.shape[2], *(linear.out_features for linear in parsed[0].linears))
-        self.model = StackedMLP(widths, parsed[0].activation, bool(parsed[0].norms), len(members), dtype, self.device)
+        self.model = StackedMLP(widths, parsed[0].activation, bool(parsed[0].norms), len(members), self.dtype, self.device)
         for k, member in enumerate(parsed):
             self.model.set_member(k, member)
         optimizer = StackedSGD if first.optimizer == "sgd" else StackedAdam
@@ -139,7 +149,7 @@ class Stack:
 
     def _configure(self) -> None:
         self.regularizers = StackedRegularizers(self.members, len(self.model.weights), self.device)
-        self.noise = StackNoise(self.members, self.hidden)
+        self.noise = StackNoise(self.members, self.hidden, self.dtype, self.device)
 
     def run(self, on_finish: Callable[[Member, JobResult], None]) -> None:
         """Trains every member to its end; ``on_finish`` receives each member's result as it ends."""

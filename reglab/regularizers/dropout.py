@@ -35,8 +35,8 @@ def _draw_device(x: Tensor, generator: torch.Generator | None) -> torch.device:
 
 def inverted_mask_(out: Tensor, keep: float, generator: torch.Generator | None) -> Tensor:
     """Fills ``out`` with m / keep, m ~ Bernoulli(keep) per element, in place: u ~ U[0, 1) and m = [u < keep]
-    (P(u < keep) = keep; one uniform draw costs a third of ``bernoulli_``). The stacked engine fills each
-    member's slot of its masks with this function, from the member's own generator."""
+    (P(u < keep) = keep; one uniform draw costs a third of ``bernoulli_``). The stacked engine repeats
+    this arithmetic on each member's slot of its masks, drawn from the member's own generator."""
     return out.uniform_(generator=generator).lt_(keep).div_(keep)
 
 

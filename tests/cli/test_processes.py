@@ -79,9 +79,10 @@ def test_a_killed_study_resumes_to_the_uninterrupted_table(cli, tmp_path, rl):
 
 
 def test_two_commands_write_one_store_at_once(cli, tmp_path, rl):
-    """Two studies with the same settings and different names start together on a new store file; 80
-    epochs make each one's trials span about a second or two, so that their writes interleave."""
-    flags = [*rl.TINY[:-1], "80", "--store", "shared.sqlite", "--json"]
+    """Two studies with the same settings and different names start together on a new store file; trials
+    one after another (a stack would commit its trials together at its end) of 80 epochs each make each
+    study's writes span a second or two, so that they interleave."""
+    flags = [*rl.TINY[:-1], "80", "--strategy", "sequential", "--store", "shared.sqlite", "--json"]
     first, second = cli.popen("compare", *flags, "--name", "a"), cli.popen("compare", *flags, "--name", "b")
     outputs = [p.communicate(timeout=300) for p in (first, second)]
     for process, (out, err) in zip((first, second), outputs):
