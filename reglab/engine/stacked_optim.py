@@ -10,6 +10,11 @@ Each step repeats the plain loop's arithmetic with a per-member value in place o
   data gradient: λ sign w, λw, λ(ρ sign w + (1 − ρ)w), λ√n w_j/‖w_j‖) or proximal steps after it;
   max-norm projection last.
 
+The proximal maps and the max-norm scale are the regularizers' own functions (``Penalty.shrink``,
+``max_norm_scale``) called with per-member columns. Penalty values and gradients are stated here per
+member: values from norms (no temporaries the size of the stack), gradients in closed form where the plain
+loop lets autograd differentiate the value; tests hold both to the single-model penalties.
+
 Each regularizer touches only the members that use it (``Rows``: a slice of the stack when they are
 contiguous, which ``Stack`` arranges by sorting its members).
 """
@@ -24,6 +29,7 @@ import torch
 from torch import Tensor
 
 from reglab.engine.members import Member
+from reglab.regularizers.constraints import max_norm_scale
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which the plain loop uses
@@ -232,8 +238,7 @@ class StackedRegularizers:
 def max_norm_(w: Tensor, bounds: list[float]) -> None:
     """w_j ← w_j · min(1, c/‖w_j‖₂) for every unit (column of w = Wᵀ, (K, in, out)), c per member."""
     norms = w.norm(dim=1, keepdim=True)
-    c = column(bounds, norms)
-    w.mul_(torch.where(norms > c, norms.reciprocal() * c, torch.ones_like(norms)))
+    w.mul_(max_norm_scale(norms, column(bounds, norms)))
 
 
 def penalty_value(cls: type, w: Tensor, lam: list[float], ratios: list[float]) -> Tensor:
@@ -271,39 +276,7 @@ def add_penalty_gradient_(cls: type, g: Tensor, w: Tensor, lam: list[float], rat
 
 
 def penalty_prox_(cls: type, v: Tensor, t: Tensor | list[float], lam: list[float], ratios: list[float]) -> None:
-    """v ← prox of t·R at v = Wᵀ per member, in place; t is Adam's per-entry tensor (consumed) or one step
-    per member (SGD). The arithmetic is the penalty's own ``prox``, operation by operation."""
-    per_entry = isinstance(t, Tensor)
-    if cls is L1:
-        _soft_threshold_(v, t.mul_(column(lam, v)) if per_entry else column([a * b for a, b in zip(t, lam)], v))
-    elif cls is L2:
-        v.div_(t.mul_(column(lam, v)).add_(1.0) if per_entry else column([1.0 + a * b for a, b in zip(t, lam)], v))
-    elif cls is ElasticNet and per_entry:
-        tl = t.mul_(column(lam, v))
-        _soft_threshold_(v, tl * column(ratios, v))
-        v.div_(tl.mul_(column([1.0 - r for r in ratios], v)).add_(1.0))
-    elif cls is ElasticNet:
-        tl = [a * b for a, b in zip(t, lam)]
-        _soft_threshold_(v, column([x * r for x, r in zip(tl, ratios)], v))
-        v.div_(column([1.0 + x * (1.0 - r) for x, r in zip(tl, ratios)], v))
-    elif cls is GroupLasso:
-        _block_soft_threshold_(v, t.mul_(column(lam, v)) if per_entry else [a * b for a, b in zip(t, lam)])
-    else:
-        raise ValueError(f"no stacked form for penalty {cls.__name__}")
-
-
-def _soft_threshold_(v: Tensor, tau: Tensor) -> None:
-    """v ← sign(v) · max(|v| − τ, 0) in place (``soft_threshold``)."""
-    sign = torch.sign(v)
-    v.abs_().sub_(tau).clamp_(min=0.0).mul_(sign)
-
-
-def _block_soft_threshold_(v: Tensor, tau: Tensor | list[float]) -> None:
-    """Units (columns of v = Wᵀ, (K, in, out)) scaled by max(0, 1 − τ√in/‖v_j‖₂), as ``block_soft_threshold``."""
-    norms = torch.clamp(v.norm(dim=1, keepdim=True), min=torch.finfo(v.dtype).tiny)
-    root = math.sqrt(v.shape[1])
-    if isinstance(tau, Tensor):
-        ratio = tau.mean(dim=1, keepdim=True) * root / norms
-    else:
-        ratio = norms.reciprocal() * column([x * root for x in tau], v)
-    v.mul_(torch.clamp(1.0 - ratio, min=0.0))
+    """v ← prox of t·R at v = Wᵀ per member, in place, by the penalty's own map (``shrink``); t is Adam's
+    per-entry tensor (consumed) or one step per member (SGD); a unit's incoming weights lie along dim 1."""
+    tl = t.mul_(column(lam, v)) if isinstance(t, Tensor) else column([a * b for a, b in zip(t, lam)], v)
+    v.copy_(cls.shrink(v, tl, column(ratios, v)))

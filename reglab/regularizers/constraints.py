@@ -14,6 +14,12 @@ from torch import Tensor
 from reglab.validation import check_positive
 
 
+def max_norm_scale(norms: Tensor, c: float | Tensor) -> Tensor:
+    """min(1, c / ‖w_j‖₂) from the units' norms: exactly 1 for a unit already within c. A tensor c (one
+    bound per member of a stack of weights) broadcasts against ``norms``; the stacked engine calls this."""
+    return torch.where(norms > c, norms.reciprocal() * c, torch.ones_like(norms))
+
+
 @dataclass(frozen=True)
 class MaxNorm:
     """Projection onto ‖w_j‖₂ ≤ c for every unit j: w_j ← w_j · min(1, c / ‖w_j‖₂).
@@ -37,8 +43,7 @@ class MaxNorm:
             )
         with torch.no_grad():
             norms = weight.reshape(weight.shape[0], -1).norm(dim=1)
-            scale = torch.where(norms > self.c, self.c / norms, torch.ones_like(norms))
-            weight.mul_(scale.reshape(-1, *(1,) * (weight.dim() - 1)))
+            weight.mul_(max_norm_scale(norms, self.c).reshape(-1, *(1,) * (weight.dim() - 1)))
         return weight
 
     def __call__(self, weight: Tensor) -> Tensor:

@@ -28,8 +28,8 @@ from reglab.validation import check_fraction, check_nonnegative
 
 
 def soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
-    """S(v, τ) = sign(v) · max(|v| − τ, 0): exact zeros where |v| ≤ τ."""
-    return torch.sign(v) * torch.clamp(v.abs() - tau, min=0.0)
+    """S(v, τ) = sign(v) · max(|v| − τ, 0) = v − clip(v, −τ, τ): exact zeros where |v| ≤ τ."""
+    return v - torch.clamp(v, -tau, tau)
 
 
 def unit_rows(w: Tensor) -> Tensor:
@@ -37,18 +37,20 @@ def unit_rows(w: Tensor) -> Tensor:
     return w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(-1, 1)
 
 
-def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
-    """v_g · max(0, 1 − τ√(size g)/‖v_g‖₂) for every row g: whole rows become exactly zero.
-
-    A per-entry τ (a diagonal metric, as under Adam) is averaged over each row.
-    """
-    rows = unit_rows(v)
+def group_shrink(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
+    """Each group g — the entries of v along ``dim`` — scaled by max(0, 1 − τ√n / ‖v_g‖₂), n = v.shape[dim]:
+    whole groups become exactly zero. A tensor τ (one per entry, a diagonal metric as under Adam, or one
+    per stacked member) is averaged over each group."""
     if isinstance(tau, Tensor):
-        tau = unit_rows(tau).mean(dim=1, keepdim=True)
-    norms = rows.norm(dim=1, keepdim=True)
-    threshold = tau * math.sqrt(rows.shape[1])
-    scale = torch.clamp(1.0 - threshold / torch.clamp(norms, min=torch.finfo(v.dtype).tiny), min=0.0)
-    return (rows * scale).reshape(v.shape)
+        tau = tau.mean(dim=dim, keepdim=True)
+    norms = torch.clamp(v.norm(dim=dim, keepdim=True), min=torch.finfo(v.dtype).tiny)
+    return v * torch.clamp(1.0 - norms.reciprocal() * (tau * math.sqrt(v.shape[dim])), min=0.0)
+
+
+def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
+    """``group_shrink`` over units: the rows of ``unit_rows(v)``."""
+    rows = unit_rows(v)
+    return group_shrink(rows, unit_rows(tau) if isinstance(tau, Tensor) else tau).reshape(v.shape)
 
 
 class Penalty(ABC):
@@ -64,6 +66,13 @@ class Penalty(ABC):
     @abstractmethod
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         """argmin_u R(u) + ‖u − v‖² / (2t); a tensor t (one step per entry) is a diagonal metric."""
+
+    @staticmethod
+    @abstractmethod
+    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
+        """The proximal map of t·R with tλ given: a number, or a tensor broadcasting against v (one per
+        entry, or one per member of a stack of weights); groups lie along dim 1; ``l1_ratio`` matters to
+        the elastic net alone. ``prox`` calls it, and so does the stacked engine, with per-member values."""
 
     def describe(self) -> str:
         return f"{self.name}(λ={self.strength:g})"
@@ -83,7 +92,11 @@ class L1(Penalty):
         return self.strength * w.abs().sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return soft_threshold(v, t * self.strength)
+        return self.shrink(v, t * self.strength)
+
+    @staticmethod
+    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 1.0) -> Tensor:
+        return soft_threshold(v, tl)
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,11 @@ class L2(Penalty):
         return 0.5 * self.strength * w.pow(2).sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return v / (1.0 + t * self.strength)
+        return self.shrink(v, t * self.strength)
+
+    @staticmethod
+    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
+        return v / (1.0 + tl)
 
 
 @dataclass(frozen=True)
@@ -120,8 +137,11 @@ class ElasticNet(Penalty):
         return self.strength * (rho * w.abs().sum() + 0.5 * (1.0 - rho) * w.pow(2).sum())
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        tl = t * self.strength
-        return soft_threshold(v, tl * self.l1_ratio) / (1.0 + tl * (1.0 - self.l1_ratio))
+        return self.shrink(v, t * self.strength, self.l1_ratio)
+
+    @staticmethod
+    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.5) -> Tensor:
+        return soft_threshold(v, tl * l1_ratio) / (1.0 + tl * (1.0 - l1_ratio))
 
     def describe(self) -> str:
         return f"{self.name}(λ={self.strength:g}, l1_ratio={self.l1_ratio:g})"
@@ -143,3 +163,7 @@ class GroupLasso(Penalty):
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return block_soft_threshold(v, t * self.strength)
+
+    @staticmethod
+    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
+        return group_shrink(v, tl)
