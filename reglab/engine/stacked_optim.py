@@ -10,7 +10,7 @@ Each step repeats the plain loop's arithmetic with a per-member value in place o
   data gradient: λ sign w, λw, λ(ρ sign w + (1 − ρ)w), λ√n w_j/‖w_j‖) or proximal steps after it;
   max-norm projection last.
 
-The proximal maps and the max-norm scale are the regularizers' own functions (``Penalty.shrink``,
+The proximal maps and the max-norm scale are the regularizers' own functions (``Penalty.shrink_``,
 ``max_norm_scale``) called with per-member columns. Penalty values and gradients are stated here per
 member: values from norms (no temporaries the size of the stack), gradients in closed form where the plain
 loop lets autograd differentiate the value; tests hold both to the single-model penalties.
@@ -276,7 +276,7 @@ def add_penalty_gradient_(cls: type, g: Tensor, w: Tensor, lam: list[float], rat
 
 
 def penalty_prox_(cls: type, v: Tensor, t: Tensor | list[float], lam: list[float], ratios: list[float]) -> None:
-    """v ← prox of t·R at v = Wᵀ per member, in place, by the penalty's own map (``shrink``); t is Adam's
+    """v ← prox of t·R at v = Wᵀ per member, in place, by the penalty's own map (``shrink_``); t is Adam's
     per-entry tensor (consumed) or one step per member (SGD); a unit's incoming weights lie along dim 1."""
     tl = t.mul_(column(lam, v)) if isinstance(t, Tensor) else column([a * b for a, b in zip(t, lam)], v)
-    v.copy_(cls.shrink(v, tl, column(ratios, v)))
+    cls.shrink_(v, tl, column(ratios, v))

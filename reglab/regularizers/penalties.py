@@ -27,9 +27,14 @@ from torch import Tensor
 from reglab.validation import check_fraction, check_nonnegative
 
 
+def soft_threshold_(v: Tensor, tau: float | Tensor) -> Tensor:
+    """v ← S(v, τ) = sign(v) · max(|v| − τ, 0) = v − clip(v, −τ, τ) in place: exact zeros where |v| ≤ τ."""
+    return v.sub_(torch.clamp(v, -tau, tau))
+
+
 def soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
-    """S(v, τ) = sign(v) · max(|v| − τ, 0) = v − clip(v, −τ, τ): exact zeros where |v| ≤ τ."""
-    return v - torch.clamp(v, -tau, tau)
+    """S(v, τ) as a new tensor."""
+    return soft_threshold_(v.clone(), tau)
 
 
 def unit_rows(w: Tensor) -> Tensor:
@@ -37,20 +42,20 @@ def unit_rows(w: Tensor) -> Tensor:
     return w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(-1, 1)
 
 
-def group_shrink(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
-    """Each group g — the entries of v along ``dim`` — scaled by max(0, 1 − τ√n / ‖v_g‖₂), n = v.shape[dim]:
-    whole groups become exactly zero. A tensor τ (one per entry, a diagonal metric as under Adam, or one
-    per stacked member) is averaged over each group."""
+def group_shrink_(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
+    """In place, each group g — the entries of v along ``dim`` — scaled by max(0, 1 − τ√n / ‖v_g‖₂),
+    n = v.shape[dim]: whole groups become exactly zero. A tensor τ (one per entry, a diagonal metric as
+    under Adam, or one per stacked member) is averaged over each group."""
     if isinstance(tau, Tensor):
         tau = tau.mean(dim=dim, keepdim=True)
     norms = torch.clamp(v.norm(dim=dim, keepdim=True), min=torch.finfo(v.dtype).tiny)
-    return v * torch.clamp(1.0 - norms.reciprocal() * (tau * math.sqrt(v.shape[dim])), min=0.0)
+    return v.mul_(torch.clamp(1.0 - norms.reciprocal() * (tau * math.sqrt(v.shape[dim])), min=0.0))
 
 
 def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
-    """``group_shrink`` over units: the rows of ``unit_rows(v)``."""
-    rows = unit_rows(v)
-    return group_shrink(rows, unit_rows(tau) if isinstance(tau, Tensor) else tau).reshape(v.shape)
+    """``group_shrink_`` over units, the rows of ``unit_rows(v)``, as a new tensor."""
+    rows = unit_rows(v.clone())
+    return group_shrink_(rows, unit_rows(tau) if isinstance(tau, Tensor) else tau).reshape(v.shape)
 
 
 class Penalty(ABC):
@@ -69,10 +74,11 @@ class Penalty(ABC):
 
     @staticmethod
     @abstractmethod
-    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
-        """The proximal map of t·R with tλ given: a number, or a tensor broadcasting against v (one per
-        entry, or one per member of a stack of weights); groups lie along dim 1; ``l1_ratio`` matters to
-        the elastic net alone. ``prox`` calls it, and so does the stacked engine, with per-member values."""
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
+        """v ← the proximal map of t·R at v, in place, with tλ given: a number, or a tensor broadcasting
+        against v (one per entry, or one per member of a stack of weights); groups lie along dim 1;
+        ``l1_ratio`` matters to the elastic net alone. ``prox`` calls it on a copy; the stacked engine
+        calls it on each member's weights with per-member values."""
 
     def describe(self) -> str:
         return f"{self.name}(λ={self.strength:g})"
@@ -92,11 +98,11 @@ class L1(Penalty):
         return self.strength * w.abs().sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return self.shrink(v, t * self.strength)
+        return self.shrink_(v.clone(), t * self.strength)
 
     @staticmethod
-    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 1.0) -> Tensor:
-        return soft_threshold(v, tl)
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 1.0) -> Tensor:
+        return soft_threshold_(v, tl)
 
 
 @dataclass(frozen=True)
@@ -113,11 +119,11 @@ class L2(Penalty):
         return 0.5 * self.strength * w.pow(2).sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return self.shrink(v, t * self.strength)
+        return self.shrink_(v.clone(), t * self.strength)
 
     @staticmethod
-    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
-        return v / (1.0 + tl)
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
+        return v.div_(1.0 + tl)
 
 
 @dataclass(frozen=True)
@@ -137,11 +143,11 @@ class ElasticNet(Penalty):
         return self.strength * (rho * w.abs().sum() + 0.5 * (1.0 - rho) * w.pow(2).sum())
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return self.shrink(v, t * self.strength, self.l1_ratio)
+        return self.shrink_(v.clone(), t * self.strength, self.l1_ratio)
 
     @staticmethod
-    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.5) -> Tensor:
-        return soft_threshold(v, tl * l1_ratio) / (1.0 + tl * (1.0 - l1_ratio))
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.5) -> Tensor:
+        return soft_threshold_(v, tl * l1_ratio).div_(1.0 + tl * (1.0 - l1_ratio))
 
     def describe(self) -> str:
         return f"{self.name}(λ={self.strength:g}, l1_ratio={self.l1_ratio:g})"
@@ -165,5 +171,5 @@ class GroupLasso(Penalty):
         return block_soft_threshold(v, t * self.strength)
 
     @staticmethod
-    def shrink(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
-        return group_shrink(v, tl)
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
+        return group_shrink_(v, tl)
