@@ -17,7 +17,6 @@ Run: python bench/peers.py
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 import tempfile
@@ -37,6 +36,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from reglab.data import load
 from reglab.data.splits import holdout_split
 from reglab.engine import run_jobs
+from reglab.engine.host import prepare_process
 from reglab.models import ModelSpec
 from reglab.store import Store
 from reglab.study import StudySettings, run_study
@@ -154,5 +154,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    gc.freeze()  # as the reglab command does: full collections skip the imports' objects (every contestant gains)
+    prepare_process()  # as the reglab command does (garbage collection, malloc): every contestant gains
     main()

@@ -23,7 +23,6 @@ Run: ``python bench/sweep.py`` (``--hidden 64 256 --members 64 --sample 8`` to c
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from torch import nn
 from reglab.data import load
 from reglab.data.splits import holdout_split
 from reglab.engine import Job, run_batched, run_job
+from reglab.engine.host import prepare_process
 from reglab.methods import Regularization
 from reglab.models import ModelSpec
 from reglab.regularizers.dropout import Dropout
@@ -239,5 +239,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    gc.freeze()  # as the reglab command does: full collections skip the imports' objects (every contestant gains)
+    prepare_process()  # as the reglab command does (garbage collection, malloc): every contestant gains
     main()

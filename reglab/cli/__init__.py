@@ -7,10 +7,10 @@ reported here as one line on stderr with exit status 2. ``--debug`` shows the tr
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 
 from reglab.cli import compare, datasets, path, report, runs, show, train, tune
+from reglab.engine.host import prepare_process
 
 COMMANDS = {
     "compare": compare,
@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    if not gc.get_freeze_count():  # once a process: the objects of every import, never garbage, which
-        gc.freeze()  # full collections during a study would otherwise walk each time (~0.1 s apiece)
+    prepare_process()
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, KeyError) as error:

@@ -22,6 +22,7 @@ from distributed.comm.addressing import parse_address, parse_host_port
 
 import reglab
 from reglab.data import Dataset
+from reglab.engine.host import prepare_process
 from reglab.engine.jobs import Job, JobResult, run_job
 from reglab.validation import check_count, check_positive
 
@@ -81,6 +82,7 @@ class DaskExecutor:
                                                  dashboard_address=self.dashboard_address or "127.0.0.1:0",
                                                  scheduler_kwargs={"dashboard": self.dashboard_address is not None})
                 self._client = Client(self._cluster, set_as_default=False)
+                self._client.run(prepare_process)  # our own workers: prepared as the reglab command prepares itself
             else:
                 self._client = _connect(self.scheduler, self.connect_timeout)
             # This also loads reglab on every worker now rather than with its first trial.
