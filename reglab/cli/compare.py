@@ -39,7 +39,7 @@ def run_and_print(args: argparse.Namespace, settings: StudySettings, command: st
         start = time.perf_counter()
         with executor(args) as execute, progress_bar(name, disable=args.json) as update:
             summary = run_study(settings, store, name, resume=args.resume,
-                                progress=lambda done, total: update(done, total), execute=execute)
+                                progress=lambda done, total: update(done, total), execute=execute, kind=command)
         seconds = time.perf_counter() - start
     report = None if args.no_report else write_report(args.store, name)
     if args.json:

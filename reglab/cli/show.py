@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         elif study.summary:
             out.print(path_table(study.summary, f"{study.name} · {study.settings['penalty']} path"))
         return 0
-    settings = StudySettings.from_dict(study.settings)
+    kind = study.settings.get("kind", "compare")
+    settings = StudySettings.from_dict({key: value for key, value in study.settings.items() if key != "kind"})
     task = trials[0].config["fit"]["task"] if trials else "classification"
     summary = summarize_study(settings, trials, task)
     if args.json:
@@ -41,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if study.status == "finished":
         out.print(winner_line(summary), highlight=False)
     else:
-        out.print(f"Not finished: {len(trials)} trials stored. `reglab compare --resume --name {study.name} --store {args.store}` "
+        out.print(f"Not finished: {len(trials)} trials stored. `reglab {kind} --resume --name {study.name} --store {args.store}` "
                   "(with the study's flags or file) finishes it.", highlight=False)
     return 0

@@ -162,7 +162,7 @@ def read_report(store: Store, name: str) -> ReportData:
     study = store.study(name)
     trials = store.trials(study.id)
     summary = study.summary or {}
-    kind = "path" if "path" in (summary.get("kind"), study.settings.get("kind")) else "compare"
+    kind = "path" if summary.get("kind") == "path" else study.settings.get("kind", "compare")
     methods = method_order(study, trials)
     tests = chosen_tests(methods, summary, trials)
     return ReportData(
@@ -309,9 +309,12 @@ def run_info(study: StudyRecord, trials: list[TrialRecord]) -> RunInfo:
 
 
 def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:
-    """``reglab compare`` (or ``reglab path``) and one shell-quoted flag per item, for every stored setting
-    that has a flag."""
+    """``reglab compare`` (``tune METHOD``, ``path``) and one shell-quoted flag per item, for every stored
+    setting that has a flag."""
     flags = []
+    if kind == "tune":  # its one method is an argument
+        kind = f"tune {shlex.quote(settings['methods'][0])}"
+        settings = {key: value for key, value in settings.items() if key != "methods"}
     for key, value in sorted(settings.items()):
         flag = f"--{key.replace('_', '-')}"
         if key == "kind" or value is None or value is False:

@@ -32,17 +32,19 @@ def run_study(
     progress: Progress | None = None,
     dataset: Dataset | None = None,
     execute: Execute = run_sequential,
+    kind: str = "compare",
 ) -> StudySummary:
     """Run (or finish) the study ``name`` in ``store`` and return its summary.
 
     ``execute(dataset, jobs, on_result)`` runs the jobs (in this process by default; batched or on a
     cluster otherwise) and calls ``on_result`` once per finished job, here in the driver, which commits it.
+    ``kind`` names the command that runs it ("compare" or "tune"), stored with its settings.
     """
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {settings.device!r} asked for, but this machine has no CUDA device: use --device cpu or auto")
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
-    study = store.start_study(name, settings.to_dict(), resume)
+    study = store.start_study(name, {"kind": kind, **settings.to_dict()}, resume)
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))
     cv = [t for method in settings.methods for t in cv_trials(planned, method, dataset.task)]

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from reglab.cli import main
+from reglab.report.data import read_report
+from reglab.store import Store
 
 DIVERGE = ("--data", "diabetes", "--model", "linear", "--optimizer", "sgd", "--seeds", "2", "--folds", "2",
            "--grid-size", "2", "--epochs", "2")
@@ -149,6 +151,16 @@ def test_tune_prints_the_validation_curve_and_the_choice(ran, work):
     chosen = summary["methods"][0]["chosen_label"]
     assert chosen in ("l2=0.0001", "l2=0.01", "l2=0.0001 | l2=0.01", "l2=0.01 | l2=0.0001")
     assert re.search(rf"│ l2\s+│ {re.escape(chosen)}\s", out), out
+
+
+def test_runs_and_the_report_name_a_tune_study_by_its_command(ran, work, monkeypatch, capsys):
+    assert ran["tune"].returncode == 0, str(ran["tune"])
+    monkeypatch.chdir(work)
+    assert main(["runs", "--store", "tune.sqlite"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " t " in line)
+    assert " tune " in row and " compare " not in row, row
+    with Store(work / "tune.sqlite") as store:
+        assert read_report(store, "t").command[0] == "reglab tune l2"
 
 
 def test_path_prints_the_choices_of_every_criterion(ran):

@@ -131,6 +131,14 @@ def test_the_command_gives_back_the_stored_settings() -> None:
     assert settings_from_args(args).to_dict() == settings
 
 
+def test_a_tune_command_takes_its_method_as_argument() -> None:
+    settings = StudySettings(data="wine", methods=("dropout+maxnorm=3",), epochs=7, grids={"dropout": (0.1, 0.5)}).to_dict()
+    program, *flags = reproduce_command("tune", {"kind": "tune", **settings})
+    assert program == "reglab tune dropout+maxnorm=3" and not any(f.startswith("--methods") for f in flags)
+    args = build_parser().parse_args([*shlex.split(program)[1:], *shlex.split(" ".join(flags))])
+    assert settings_from_args(args, methods=(args.method,)).to_dict() == settings
+
+
 def test_a_path_command_names_its_flags() -> None:
     command = reproduce_command("path", {"kind": "path", "data": "my data.csv", "target": None, "penalty": "l1",
                                          "folds": 5})
