@@ -44,7 +44,7 @@ def run_study(
         raise ValueError(f"device {settings.device!r} asked for, but this machine has no CUDA device: use --device cpu or auto")
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
-    study = store.start_study(name, {"kind": kind, **settings.to_dict()}, resume)
+    study = store.start_study(name, stored_settings(store, name, settings, kind, resume), resume)
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))
     cv = [t for method in settings.methods for t in cv_trials(planned, method, dataset.task)]
@@ -78,6 +78,14 @@ def run_study(
     summary = summarize_study(settings, store.trials(study.id), dataset.task)
     store.finish_study(study.id, summary.to_dict())
     return summary
+
+
+def stored_settings(store: Store, name: str, settings: StudySettings, kind: str, resume: bool) -> dict:
+    """What a study is stored with: the command that runs it and its settings. A study begun by an
+    earlier reglab, which stored no command, resumes without one."""
+    if resume and any(s.name == name and "kind" not in s.settings for s in store.studies()):
+        return settings.to_dict()
+    return {"kind": kind, **settings.to_dict()}
 
 
 def _job(trial: PlannedTrial, split: SeedSplit) -> Job:

@@ -1,0 +1,27 @@
+"""A study's stored record: the command that ran it beside its settings, and resuming stored studies."""
+
+from __future__ import annotations
+
+import pytest
+
+from reglab.store import Store, StoreError
+from reglab.study import StudySettings, run_study
+
+SETTINGS = StudySettings(data="wine", methods=("none",), seeds=1, folds=2, epochs=1)
+
+
+def test_a_study_stores_its_command_and_resumes_only_under_it(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(SETTINGS, store, "t", kind="tune")
+        assert store.study("t").settings == {"kind": "tune", **SETTINGS.to_dict()}
+        run_study(SETTINGS, store, "t", resume=True, kind="tune")
+        with pytest.raises(StoreError, match=r"kind \(stored \"tune\", given \"compare\"\)"):
+            run_study(SETTINGS, store, "t", resume=True, kind="compare")
+
+
+def test_a_study_begun_before_commands_were_stored_resumes(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        store.start_study("old", SETTINGS.to_dict(), resume=False)  # as an earlier reglab stored it
+        summary = run_study(SETTINGS, store, "old", resume=True)
+        assert store.study("old").status == "finished" and "kind" not in store.study("old").settings
+        assert [m.method for m in summary.methods] == ["none"]
