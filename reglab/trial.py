@@ -68,7 +68,7 @@ class TrialResult:
 
 def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """(X, y) for the training rows and each other row set, standardized with training statistics only."""
-    scaler = Standardizer.fit(dataset.X[train_idx])
+    scaler = Standardizer.fit(dataset.X[train_idx], impute=dataset.has_missing)
     y_train = dataset.y[train_idx]
     mean, std = (float(y_train.mean()), float(y_train.std()) or 1.0) if dataset.task == "regression" else (0.0, 1.0)
 

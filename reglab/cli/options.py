@@ -129,7 +129,9 @@ def study_name(store: Store, args: argparse.Namespace, settings: StudySettings, 
         return args.name
     studies = store.studies()
     if args.resume:
-        same = [s for s in studies if s.settings == json.loads(json.dumps(settings.to_dict()))]
+        given = json.loads(json.dumps(settings.to_dict()))
+        same = [s for s in studies if s.settings.get("kind", command) == command
+                and {key: value for key, value in s.settings.items() if key != "kind"} == given]
         if not same:
             raise ValueError(f"no study with these settings in {args.store} to resume: pass --name NAME")
         return same[-1].name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -50,6 +51,12 @@ class Dataset:
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "feature_names", tuple(self.feature_names))
+
+    @cached_property
+    def has_missing(self) -> bool:
+        """Whether some feature value is missing (NaN): tables loaded with ``impute=True`` keep them so that
+        each split fills them from its own training rows (``Standardizer.fit(..., impute=True)``)."""
+        return bool(np.isnan(self.X).any())
 
     @property
     def n_samples(self) -> int:

@@ -52,47 +52,47 @@ def _check_class_counts(y: np.ndarray, needed: int, purpose: str) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Standardizer:
-    """Per-feature (tables) or per-channel (signals, images) imputation, centering and scaling:
-    missing values (NaN, in tables loaded with ``impute=True``) become the training rows' median, then
-    ``(X - mean) / scale`` — scikit-learn's ``SimpleImputer(strategy="median")`` then ``StandardScaler``.
+    """Per-feature (tables) or per-channel (signals, images) centering and scaling, ``(X - mean) / scale``,
+    after imputation when fitted with ``impute=True``: a missing value (NaN, as tables loaded with
+    ``impute=True`` hold them) becomes its feature's median over the training rows — scikit-learn's
+    ``SimpleImputer(strategy="median")`` then ``StandardScaler``.
 
     Fit it on training rows only, then transform every row set with it. A constant feature gets scale 1;
-    a feature missing from every training row is filled with 0.
+    a feature missing from every training row is 0 in every row set (the model cannot learn it).
     """
 
     mean: np.ndarray
     scale: np.ndarray
-    fill: np.ndarray
+    fill: np.ndarray | None = None  # the medians, when fitted to impute
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> "Standardizer":
+    def fit(cls, X: np.ndarray, impute: bool = False) -> "Standardizer":
         X = np.asarray(X, dtype=np.float64)
         if X.ndim < 2 or len(X) == 0:
             raise DataError(f"cannot fit a standardizer on an array of shape {X.shape}: need (n, ...) with n >= 1")
         axes = (0, *range(2, X.ndim))
-        fill = np.zeros(X.shape[1])
-        missing = np.isnan(X)
-        if missing.any():
-            observed = ~missing.all(axis=axes)
-            fill[observed] = np.nanmedian(np.moveaxis(X[:, observed], 1, 0).reshape(observed.sum(), -1), axis=1)
+        fill, unseen = None, np.zeros(X.shape[1], dtype=bool)
+        if impute:
+            unseen = np.isnan(X).all(axis=axes)
+            per_feature = np.moveaxis(X, 1, 0).reshape(X.shape[1], -1)
+            fill = np.zeros(X.shape[1])
+            fill[~unseen] = np.nanmedian(per_feature[~unseen], axis=1)
             X = _filled(X, fill)
         mean, scale = X.mean(axis=axes), X.std(axis=axes)
         tiny = scale <= np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1.0)
-        return cls(mean, np.where(tiny, 1.0, scale), fill)
+        return cls(mean, np.where(unseen, np.inf, np.where(tiny, 1.0, scale)), fill)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Imputed, standardized float32 copy of ``X`` (same shape)."""
+        """Standardized (and imputed) float32 copy of ``X`` (same shape)."""
         X = np.asarray(X)
         if X.ndim < 2 or X.shape[1] != len(self.mean):
             raise DataError(f"standardizer fitted on {len(self.mean)} features or channels cannot take shape {X.shape}")
         shape = (1, -1) + (1,) * (X.ndim - 2)
-        X = _filled(X, self.fill)
+        if self.fill is not None:
+            X = _filled(X, self.fill)
         return ((X - self.mean.reshape(shape)) / self.scale.reshape(shape)).astype(np.float32)
 
 
 def _filled(X: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """X with each NaN replaced by its feature's (channel's) ``fill`` value; X itself when it has none."""
-    missing = np.isnan(X)
-    if not missing.any():
-        return X
-    return np.where(missing, fill.reshape((1, -1) + (1,) * (X.ndim - 2)), X)
+    """X with each NaN replaced by its feature's (channel's) ``fill`` value."""
+    return np.where(np.isnan(X), fill.reshape((1, -1) + (1,) * (X.ndim - 2)), X)

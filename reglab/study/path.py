@@ -27,7 +27,7 @@ def path_study(dataset: Dataset, penalty: str = "l1", l1_ratio: float = 0.5, n_s
         raise ValueError(f"unknown penalty {penalty!r} for a path: use one of {', '.join(PENALTIES)}")
     X = dataset.X.reshape(dataset.n_samples, -1).astype(np.float64)
     train, test = holdout_split(dataset.y, test_size, seed, stratify=False)
-    scaler = Standardizer.fit(X[train])
+    scaler = Standardizer.fit(X[train], impute=dataset.has_missing)
     X_train, X_test = scaler.transform(X[train]).astype(np.float64), scaler.transform(X[test]).astype(np.float64)
     y_train, y_test = dataset.y[train].astype(np.float64), dataset.y[test].astype(np.float64)
 

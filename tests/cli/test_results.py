@@ -182,3 +182,17 @@ def test_train_json_summary(ran):
     assert 0 <= output["eval_metric"] <= 1 and 0 <= output["train_metric"] <= 1
     assert math.isclose(output["gap"], output["train_metric"] - output["eval_metric"], abs_tol=1e-12)
     assert result.stderr == ""
+
+
+def test_resume_without_a_name_finds_the_study_with_these_settings(work, monkeypatch, capsys, rl):
+    """--resume alone picks the latest study of the same command and settings (here: already finished,
+    so nothing runs again); a study of another command is not it."""
+    monkeypatch.chdir(work)
+    flags = [*rl.TINY, "--store", "again.sqlite", "--json", "--no-report"]
+    assert main(["compare", *flags]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["compare", *flags, "--resume"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["study"] == first["study"] and again["methods"] == first["methods"]
+    assert main(["tune", "l2", *flags[:flags.index("--methods")], *flags[flags.index("--methods") + 2:], "--resume"]) == 2
+    assert "no study with these settings" in capsys.readouterr().err

@@ -65,21 +65,25 @@ def test_standardizer_matches_sklearn_on_training_rows():
 
 def test_standardizer_imputes_training_medians_like_scikit_learn():
     """NaNs become the training rows' median, then standardization: SimpleImputer(median) + StandardScaler
-    fitted on the same rows; held-out rows' values never enter the fit."""
+    fitted on the same rows, also where only held-out rows miss a value; held-out rows' values never enter
+    the fit; a feature missing from every training row is 0 everywhere."""
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(60, 4)) * [1, 3, 0.5, 2] + [0, 5, -1, 2]
+    X = rng.normal(size=(60, 5)) * [1, 3, 0.5, 2, 1] + [0, 5, -1, 2, 3]
     X[rng.random(X.shape) < 0.2] = np.nan
-    X[:40, 3] = np.nan  # missing from every training row: filled with 0
+    X[:40, 3] = np.nan  # missing from every training row
+    X[:40, 4] = rng.normal(size=40)  # complete in the training rows, missing in some held-out rows
+    X[[41, 45], 4] = np.nan
     train, test = np.arange(40), np.arange(40, 60)
-    scaler = Standardizer.fit(X[train])
-    reference = make_pipeline(SimpleImputer(strategy="median"), StandardScaler()).fit(X[train][:, :3])
-    np.testing.assert_allclose(scaler.transform(X[test])[:, :3], reference.transform(X[test][:, :3]), atol=1e-5)
-    np.testing.assert_allclose(scaler.transform(X[train])[:, :3], reference.transform(X[train][:, :3]), atol=1e-5)
-    assert not np.isnan(scaler.transform(X)).any()
-    np.testing.assert_allclose(scaler.transform(X[test])[:, 3], np.where(np.isnan(X[test, 3]), 0, X[test, 3]), rtol=1e-6)
+    scaler = Standardizer.fit(X[train], impute=True)
+    seen = [0, 1, 2, 4]
+    reference = make_pipeline(SimpleImputer(strategy="median"), StandardScaler()).fit(X[train][:, seen])
+    for rows in (train, test):
+        np.testing.assert_allclose(scaler.transform(X[rows])[:, seen], reference.transform(X[rows][:, seen]), atol=1e-5)
+    assert not np.isnan(scaler.transform(X)).any() and (scaler.transform(X)[:, 3] == 0).all()
     moved = X.copy()
     moved[test, 0] = 1e6  # changing held-out rows changes nothing fitted
-    assert Standardizer.fit(moved[train]).fill[0] == scaler.fill[0]
+    assert Standardizer.fit(moved[train], impute=True).fill[0] == scaler.fill[0]
+    assert np.isnan(Standardizer.fit(X[train][:, [4]]).transform(X[test][:, [4]])).any()  # imputes only when asked
 
 
 def test_standardizer_is_per_channel_for_images():
