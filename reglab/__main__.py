@@ -1,3 +1,3 @@
-from reglab.cli import main
+from reglab.cli import console_main
 
-raise SystemExit(main())
+console_main()

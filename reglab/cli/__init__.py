@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
-    prepare_process()
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, KeyError) as error:
@@ -64,3 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reglab: interrupted", file=sys.stderr)
         return 130
+
+
+def console_main() -> None:
+    """The ``reglab`` console script and ``python -m reglab``: prepares the process it owns for many
+    trainings (``prepare_process``), then runs ``main``."""
+    prepare_process()
+    raise SystemExit(main())

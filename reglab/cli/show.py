@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 
 from reglab.cli.path import path_table
 from reglab.cli.options import require_store
 from reglab.cli.render import comparison_table, console, json_safe, winner_line
+from reglab.report.data import reproduce_command
 from reglab.store import Store
 from reglab.study import StudySettings, summarize_study
 
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if study.status == "finished":
         out.print(winner_line(summary), highlight=False)
     else:
-        out.print(f"Not finished: {len(trials)} trials stored. `reglab {kind} --resume --name {study.name} --store {args.store}` "
-                  "(with the study's flags or file) finishes it.", highlight=False)
+        command = " ".join((*reproduce_command(kind, study.settings), "--resume", "--name", shlex.quote(study.name),
+                             "--store", shlex.quote(args.store)))
+        out.print(f"Not finished: {len(trials)} trials stored. `{command}` finishes it.", highlight=False)
     return 0

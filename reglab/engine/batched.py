@@ -1,7 +1,7 @@
 """The batched strategy: jobs that share an architecture train as one stacked model.
 
 Jobs are grouped by what a stack must share (``members.stack_key``: architecture, data shape, task,
-optimizer family, epochs, minibatch size, training rows, dtype, device); everything else — penalty
+optimizer family, epochs, minibatch size, minibatches per epoch, dtype, device); everything else — penalty
 strengths and modes, l1_ratio, dropout p and kind, max-norm c, learning rate, momentum, decay, seed,
 folds, early-stopping patience — is a per-member vector. A group is cut into stacks that fit a memory
 budget. Each member's history and final metrics are those of its sequential run (``run_job``): within
@@ -74,7 +74,8 @@ def run_batched(
             give(job, run_job(dataset, job))
     reports = []
     for group in (g for g in groups.values() if len(g) >= min_stack):
-        for chunk in chunks(group, largest_stack(dataset, group[0], memory_budget_bytes)):
+        widest = max(group, key=lambda job: member_bytes(dataset, job))  # every member is padded to its rows
+        for chunk in chunks(group, largest_stack(dataset, widest, memory_budget_bytes)):
             reports.append(run_stack(dataset, chunk, give))
     return reports
 
@@ -117,7 +118,8 @@ def run_stack(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, JobRe
         torch.cuda.max_memory_allocated(device) if device.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
-    return StackReport(len(members), str(device), len(members) * member_bytes(dataset, jobs[0]), measured)
+    estimated = len(members) * max(member_bytes(dataset, job) for job in jobs)  # padded to the longest rows
+    return StackReport(len(members), str(device), estimated, measured)
 
 
 def largest_stack(dataset: Dataset, job: Job, budget: int | None = None) -> int:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -21,16 +21,12 @@ MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's largest allowed on 64-bit systems
 TRIM_THRESHOLD = 2**30
 
 
+@functools.cache
 def prepare_process() -> None:
     """Freezes the objects that exist now out of full collections and has malloc keep freed memory;
-    a second call changes nothing."""
-    if gc.get_freeze_count():
-        return
+    once a process (later calls do nothing)."""
     gc.freeze()
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
-    mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the C library this process runs on
+    if mallopt is not None:  # glibc
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)

@@ -48,8 +48,8 @@ def _pad(tensors: list[Tensor]) -> Tensor:
 
 
 class StackData:
-    """Each distinct row set once on the device — training rows (every member of a stack has as many),
-    monitor rows, evaluation rows — and ``data_of[k]``, member k's set."""
+    """Each distinct row set once on the device — training rows, monitor rows, evaluation rows, each
+    padded to the longest set of its kind (``RowSet``) — and ``data_of[k]``, member k's set."""
 
     def __init__(self, members: list[Member], dtype: torch.dtype, device: torch.device) -> None:
         sets: dict[bytes, Member] = {}

@@ -117,9 +117,9 @@ class _OutputLayer(torch.autograd.Function):
         return torch.baddbmm(bias.transpose(1, 2), weight.transpose(1, 2), x.transpose(1, 2))
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
         x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad.transpose(1, 2), weight.transpose(1, 2))
+        grad_x = torch.bmm(grad.transpose(1, 2), weight.transpose(1, 2)) if ctx.needs_input_grad[0] else None
         return grad_x, torch.bmm(grad, x).transpose(1, 2), grad.sum(dim=2, keepdim=True).transpose(1, 2)
 
 

@@ -37,6 +37,12 @@ def soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
     return soft_threshold_(v.clone(), tau)
 
 
+def as_values(x: float | Tensor, like: Tensor) -> Tensor:
+    """x as a tensor of ``like``'s dtype and device: a proximal map then rounds tλ, 1 + tλ, ... in that
+    dtype, as the stacked engine rounds its per-member values, so both give the same bits."""
+    return x if isinstance(x, Tensor) else torch.tensor(x, dtype=like.dtype, device=like.device)
+
+
 def unit_rows(w: Tensor) -> Tensor:
     """View of ``w`` with one row per unit (its incoming weights); a vector is one group per entry."""
     return w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(-1, 1)
@@ -46,7 +52,7 @@ def group_shrink_(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
     """In place, each group g — the entries of v along ``dim`` — scaled by max(0, 1 − τ√n / ‖v_g‖₂),
     n = v.shape[dim]: whole groups become exactly zero. A tensor τ (one per entry, a diagonal metric as
     under Adam, or one per stacked member) is averaged over each group."""
-    if isinstance(tau, Tensor):
+    if isinstance(tau, Tensor) and tau.dim() == v.dim():
         tau = tau.mean(dim=dim, keepdim=True)
     norms = torch.clamp(v.norm(dim=dim, keepdim=True), min=torch.finfo(v.dtype).tiny)
     return v.mul_(torch.clamp(1.0 - norms.reciprocal() * (tau * math.sqrt(v.shape[dim])), min=0.0))
@@ -55,7 +61,7 @@ def group_shrink_(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
 def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
     """``group_shrink_`` over units, the rows of ``unit_rows(v)``, as a new tensor."""
     rows = unit_rows(v.clone())
-    return group_shrink_(rows, unit_rows(tau) if isinstance(tau, Tensor) else tau).reshape(v.shape)
+    return group_shrink_(rows, unit_rows(tau) if isinstance(tau, Tensor) and tau.dim() else tau).reshape(v.shape)
 
 
 class Penalty(ABC):
@@ -77,8 +83,8 @@ class Penalty(ABC):
     def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
         """v ← the proximal map of t·R at v, in place, with tλ given: a number, or a tensor broadcasting
         against v (one per entry, or one per member of a stack of weights); groups lie along dim 1;
-        ``l1_ratio`` matters to the elastic net alone. ``prox`` calls it on a copy; the stacked engine
-        calls it on each member's weights with per-member values."""
+        ``l1_ratio`` matters to the elastic net alone. ``prox`` applies it to a copy (the group lasso: to
+        the copy's ``unit_rows``); the stacked engine to each member's weights, with per-member values."""
 
     def describe(self) -> str:
         return f"{self.name}(λ={self.strength:g})"
@@ -98,7 +104,7 @@ class L1(Penalty):
         return self.strength * w.abs().sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return self.shrink_(v.clone(), t * self.strength)
+        return self.shrink_(v.clone(), as_values(t * self.strength, v))
 
     @staticmethod
     def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 1.0) -> Tensor:
@@ -119,7 +125,7 @@ class L2(Penalty):
         return 0.5 * self.strength * w.pow(2).sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return self.shrink_(v.clone(), t * self.strength)
+        return self.shrink_(v.clone(), as_values(t * self.strength, v))
 
     @staticmethod
     def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
@@ -143,10 +149,10 @@ class ElasticNet(Penalty):
         return self.strength * (rho * w.abs().sum() + 0.5 * (1.0 - rho) * w.pow(2).sum())
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return self.shrink_(v.clone(), t * self.strength, self.l1_ratio)
+        return self.shrink_(v.clone(), as_values(t * self.strength, v), as_values(self.l1_ratio, v))
 
     @staticmethod
-    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.5) -> Tensor:
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
         return soft_threshold_(v, tl * l1_ratio).div_(1.0 + tl * (1.0 - l1_ratio))
 
     def describe(self) -> str:
@@ -168,8 +174,9 @@ class GroupLasso(Penalty):
         return self.strength * math.sqrt(rows.shape[1]) * rows.norm(dim=1).sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
-        return block_soft_threshold(v, t * self.strength)
+        return block_soft_threshold(v, as_values(t * self.strength, v))
 
     @staticmethod
     def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
+        """Groups along dim 1: a row of ``unit_rows``, or a unit's column of stacked (K, in, out) weights."""
         return group_shrink_(v, tl)

@@ -145,7 +145,7 @@ class ReportData:
     study: str
     store: str
     status: str
-    kind: str  # compare | path
+    kind: str  # compare | tune | path
     settings: dict
     methods: tuple[str, ...]
     comparison: Comparison | None

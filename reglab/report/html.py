@@ -210,7 +210,7 @@ def _section(title: str, svg: str | None, caption: str, extra: str = "") -> str:
 def _subtitle(data: ReportData) -> str:
     settings = data.settings
     items = [f"data: {settings.get('data', '?')}"]
-    if data.kind == "compare":
+    if data.kind != "path":
         items += [f"{len(data.methods)} method{'s' * (len(data.methods) != 1)}", f"{settings.get('seeds', '?')} seeds",
                   f"{settings.get('folds', '?')}-fold CV", f"{settings.get('rule', '1se')} rule"]
     else:

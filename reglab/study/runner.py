@@ -15,7 +15,7 @@ from reglab.data import Dataset, load
 from reglab.engine import Job, JobResult, run_sequential
 
 Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
-from reglab.store import Store
+from reglab.store import Store, StoreError
 from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, seed_split, test_trial
 from reglab.study.settings import StudySettings
 from reglab.training import resolve_device
@@ -83,9 +83,11 @@ def run_study(
 def stored_settings(store: Store, name: str, settings: StudySettings, kind: str, resume: bool) -> dict:
     """What a study is stored with: the command that runs it and its settings. A study begun by an
     earlier reglab, which stored no command, resumes without one."""
-    if resume and any(s.name == name and "kind" not in s.settings for s in store.studies()):
-        return settings.to_dict()
-    return {"kind": kind, **settings.to_dict()}
+    try:
+        begun_without = resume and "kind" not in store.study(name).settings
+    except StoreError:  # a new study
+        begun_without = False
+    return settings.to_dict() if begun_without else {"kind": kind, **settings.to_dict()}
 
 
 def _job(trial: PlannedTrial, split: SeedSplit) -> Job:

@@ -6,6 +6,7 @@ through ``reglab.cli.main`` in this process.
 from __future__ import annotations
 
 import math
+import shlex
 import re
 import shutil
 import sqlite3
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from reglab.cli import main
+from reglab.cli import build_parser, main
+from reglab.cli.options import settings_from_args
 from reglab.report.data import read_report
 from reglab.store import Store
+from reglab.study import StudySettings
 
 DIVERGE = ("--data", "diabetes", "--model", "linear", "--optimizer", "sgd", "--seeds", "2", "--folds", "2",
            "--grid-size", "2", "--epochs", "2")
@@ -196,3 +199,15 @@ def test_resume_without_a_name_finds_the_study_with_these_settings(work, monkeyp
     assert again["study"] == first["study"] and again["methods"] == first["methods"]
     assert main(["tune", "l2", *flags[:flags.index("--methods")], *flags[flags.index("--methods") + 2:], "--resume"]) == 2
     assert "no study with these settings" in capsys.readouterr().err
+
+
+def test_show_of_an_unfinished_tune_study_prints_the_command_that_finishes_it(work, monkeypatch, capsys):
+    monkeypatch.chdir(work)
+    settings = StudySettings(data="wine", methods=("l2",), epochs=2, grids={"l2": (1e-4, 1e-2)})
+    with Store(work / "unfinished.sqlite") as store:
+        store.start_study("u", {"kind": "tune", **settings.to_dict()}, resume=False)
+    assert main(["show", "u", "--store", "unfinished.sqlite"]) == 0
+    command = re.search(r"`(reglab tune .*)` finishes it", " ".join(capsys.readouterr().out.split())).group(1)
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert (args.method, args.resume, args.name, args.store) == ("l2", True, "u", "unfinished.sqlite")
+    assert settings_from_args(args, methods=(args.method,)).to_dict() == settings.to_dict()

@@ -18,7 +18,8 @@ if sys.argv[1] == "prepared":
 def faults():
     start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(20):  # a training step's pattern: large tensors freed and allocated again
-        a, b = torch.ones(64, 256, 256), torch.ones(64, 256, 256)
+        a = torch.ones(64, 256, 256)
+        b = torch.ones(64, 256, 256)
         del a
         c = torch.ones(16, 256, 256)
         del b, c
@@ -26,6 +27,9 @@ def faults():
 faults()
 print(faults(), gc.get_freeze_count() > 0)
 """
+
+
+PAGES = 20 * (2 * 64 + 16) * 256 * 256 * 4 // 4096  # the pages the loop touches: each one faulted in when fresh
 
 
 def run(mode: str) -> tuple[int, bool]:
@@ -36,6 +40,8 @@ def run(mode: str) -> tuple[int, bool]:
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="needs glibc")
 def test_prepared_process_reuses_freed_memory_and_freezes_imports():
-    plain, prepared = run("plain"), run("prepared")
-    assert plain[0] > 10_000 and not plain[1]  # glibc hands 16 MiB blocks back and faults them in again
-    assert prepared[0] < plain[0] / 100 and prepared[1]
+    """Prepared, the loop faults in (almost) no fresh page; glibc's default hands the 16 MiB blocks back
+    and faults them in again in some runs, depending on where they land (so only its freeze is checked)."""
+    faults, frozen = run("prepared")
+    assert faults < PAGES / 100 and frozen
+    assert not run("plain")[1]

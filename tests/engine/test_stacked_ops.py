@@ -50,13 +50,14 @@ def test_values_and_gradients_are_each_members_own(cls):
         torch.testing.assert_close(grads[k].T, grad, rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cls", PENALTIES)
-def test_proximal_steps_are_each_members_own(cls):
+def test_proximal_steps_are_each_members_own(cls, dtype):
     """One step per member (SGD) and one step per entry (Adam): exactly the single-model proximal map,
-    exact zeros included."""
-    w = stack(1)
+    exact zeros included, in float32 too (both round tλ, 1 + tλ, ... in the weights' dtype)."""
+    w = stack(1).to(dtype)
     per_member = [0.01, 0.1, 0.5, 1.0, 2.0]
-    per_entry = torch.rand(K, IN, OUT, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    per_entry = torch.rand(K, IN, OUT, generator=torch.Generator().manual_seed(2), dtype=torch.float64).to(dtype)
     for steps, step_of in [(per_member, lambda k: per_member[k]), (per_entry, lambda k: per_entry[k].T)]:
         result = w.clone()
         penalty_prox_(cls, result, steps.clone() if isinstance(steps, torch.Tensor) else steps, STRENGTHS, RATIOS)
