@@ -1,23 +1,42 @@
-"""reglab: apply, tune and compare regularization for neural networks and linear models, on PyTorch."""
+"""reglab: apply, tune and compare regularization for neural networks and linear models, on PyTorch.
 
-from reglab.data import Dataset, load
-from reglab.methods import Regularization
-from reglab.models import ModelSpec, cnn, linear_model, mlp
-from reglab.regularizers.constraints import MaxNorm
-from reglab.regularizers.dropout import DropConnectLinear, Dropout, GaussianDropout, SpatialDropout
-from reglab.regularizers.early_stopping import EarlyStopping
-from reglab.regularizers.mc_dropout import MCPrediction, mc_predict
-from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
-from reglab.regularizers.schedules import Warmup
-from reglab.regularizers.terms import Term, summarize
-from reglab.training import FitConfig, FitResult, Regularizers, fit
-from reglab.trial import TrialConfig, TrialResult, run_trial
+The public names below are imported on first use (PEP 562), so that ``import reglab`` and the commands
+that train nothing (``reglab runs``, ``reglab --help``) do not pay for importing PyTorch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Dataset", "load", "Regularization", "ModelSpec", "cnn", "linear_model", "mlp", "MaxNorm",
-    "DropConnectLinear", "Dropout", "GaussianDropout", "SpatialDropout", "EarlyStopping", "MCPrediction",
-    "mc_predict", "L1", "L2", "ElasticNet", "GroupLasso", "Warmup", "Term", "summarize", "FitConfig",
-    "FitResult", "Regularizers", "fit", "TrialConfig", "TrialResult", "run_trial",
-]
+_MODULES = {  # public name -> the module that defines it
+    "Dataset": "reglab.data", "load": "reglab.data",
+    "Regularization": "reglab.methods",
+    "ModelSpec": "reglab.models", "cnn": "reglab.models", "linear_model": "reglab.models", "mlp": "reglab.models",
+    "MaxNorm": "reglab.regularizers.constraints",
+    "DropConnectLinear": "reglab.regularizers.dropout", "Dropout": "reglab.regularizers.dropout",
+    "GaussianDropout": "reglab.regularizers.dropout", "SpatialDropout": "reglab.regularizers.dropout",
+    "EarlyStopping": "reglab.regularizers.early_stopping",
+    "MCPrediction": "reglab.regularizers.mc_dropout", "mc_predict": "reglab.regularizers.mc_dropout",
+    "L1": "reglab.regularizers.penalties", "L2": "reglab.regularizers.penalties",
+    "ElasticNet": "reglab.regularizers.penalties", "GroupLasso": "reglab.regularizers.penalties",
+    "Warmup": "reglab.regularizers.schedules",
+    "Term": "reglab.regularizers.terms", "summarize": "reglab.regularizers.terms",
+    "FitConfig": "reglab.training", "FitResult": "reglab.training", "Regularizers": "reglab.training", "fit": "reglab.training",
+    "TrialConfig": "reglab.trial", "TrialResult": "reglab.trial", "run_trial": "reglab.trial",
+}
+
+__all__ = list(_MODULES)
+
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULES[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from reglab.cli.execution import executor
 from reglab.cli.options import add_study_arguments, settings_from_args, study_name
 from reglab.cli.render import comparison_table, console, json_safe, progress_bar, winner_line
-from reglab.report import write_report
 from reglab.store import Store
-from reglab.study import StudySettings, run_study
+
+if TYPE_CHECKING:
+    from reglab.study import StudySettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
 def run_and_print(args: argparse.Namespace, settings: StudySettings, command: str, details: Callable | None = None) -> int:
     """Run the study behind a progress bar; print the table (or JSON), and ``details(out, method)`` per
     method when given. Returns the exit status."""
+    from reglab.report import write_report
+    from reglab.study import run_study
+
     with Store(args.store) as store:
         name = study_name(store, args, settings, command)
         start = time.perf_counter()

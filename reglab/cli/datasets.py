@@ -7,7 +7,6 @@ import argparse
 from rich.table import Table
 
 from reglab.cli.render import console
-from reglab.data.builtin import BUILTIN
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.data.builtin import BUILTIN
+
     table = Table(title="built-in datasets")
     table.add_column("name")
     table.add_column("description")

@@ -13,17 +13,18 @@ import os
 import sys
 from contextlib import contextmanager, nullcontext
 from functools import partial
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from reglab.engine import STRATEGIES, run_jobs
-from reglab.study.runner import Execute
-from reglab.study.settings import StudySettings
+if TYPE_CHECKING:
+    from reglab.study.runner import Execute
 
 EXECUTION_KEYS = ("workers", "scheduler")
 SCHEDULER_VARIABLE = "REGLAB_SCHEDULER"
 
 
 def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    from reglab.engine import STRATEGIES
+
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
                         help="in-process: trials one after another, or sharing an architecture as one stacked model "
                              "(batched); auto picks batched where at least two trials can stack (default: auto)")
@@ -35,6 +36,8 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execution_values(args: argparse.Namespace) -> dict:
     """``workers`` and ``scheduler`` by precedence: flag, environment, study file."""
+    from reglab.study.settings import StudySettings
+
     if args.workers is not None or args.scheduler:
         return {"workers": args.workers, "scheduler": args.scheduler}
     if os.environ.get(SCHEDULER_VARIABLE):
@@ -48,6 +51,8 @@ def executor(args: argparse.Namespace) -> Iterator[Execute]:
     """The ``execute`` for ``run_study``; a Dask cluster it starts is closed on exit."""
     values = execution_values(args)
     if values["workers"] is None and not values["scheduler"]:
+        from reglab.engine import run_jobs
+
         with nullcontext(partial(run_jobs, strategy=args.strategy)) as execute:
             yield execute
         return

@@ -10,13 +10,13 @@ import argparse
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reglab.cli.execution import add_execution_arguments
-from reglab.methods import METHODS
-from reglab.models import ModelSpec
 from reglab.store import Store
-from reglab.study.settings import StudySettings
-from reglab.training import OPTIMIZERS
+
+if TYPE_CHECKING:
+    from reglab.study.settings import StudySettings
 
 S = argparse.SUPPRESS
 MODEL_FLAGS = ("model", "hidden", "activation")
@@ -31,6 +31,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    from reglab.training import OPTIMIZERS
+
     group = parser.add_argument_group("model and training")
     group.add_argument("--model", default=S, choices=["linear", "mlp", "cnn"], help="architecture (default: mlp)")
     group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 128)")
@@ -70,6 +72,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
     """Defaults, overlaid by the study file, overlaid by the flags given, overlaid by ``forced``."""
+    from reglab.models import ModelSpec
+    from reglab.study.settings import StudySettings
+
     values: dict = StudySettings.from_toml(args.study) if getattr(args, "study", None) else {}
     given = vars(args)
     known = {f.name for f in fields(StudySettings)}
@@ -101,6 +106,8 @@ def _integers(flag: str, text: str) -> tuple[int, ...]:
 
 
 def _grid(text: str) -> tuple[str, tuple[float, ...]]:
+    from reglab.methods import METHODS
+
     name, _, values = text.partition("=")
     if name not in METHODS or not values:
         raise ValueError(f"--grid takes NAME=V1,V2,... with NAME one of {', '.join(METHODS)}, got {text!r}")

@@ -13,12 +13,12 @@ from rich.table import Table
 
 from reglab.cli.options import add_store_arguments, fresh_name
 from reglab.cli.render import console, json_safe
-from reglab.data import load
 from reglab.store import Store
-from reglab.study.path import PENALTIES, path_study
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reglab.study.path import PENALTIES
+
     parser.add_argument("--data", default="diabetes", help="a regression set: built-in name or table (default: diabetes)")
     parser.add_argument("--target", help="target column of a table")
     parser.add_argument("--impute", action="store_true", help="impute missing values instead of failing")
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.data import load
+    from reglab.study.path import path_study
+
     dataset = load(args.data, target=args.target, impute=args.impute)
     summary = path_study(dataset, args.penalty, args.l1_ratio, args.n_strengths, args.folds, args.seed)
     settings = {"kind": "path", "data": args.data, "target": args.target, "penalty": args.penalty,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reglab.study.summary import StudySummary
+if TYPE_CHECKING:
+    from reglab.study.summary import StudySummary
 
 
 def console() -> Console:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 
-from reglab.report import write_report
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="name of a study in the store (see reglab runs)")
@@ -21,5 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.report import write_report
+
     print(write_report(args.store, args.study, args.out, args.png))
     return 0

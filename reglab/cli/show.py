@@ -6,13 +6,12 @@ import argparse
 import json
 import shlex
 
+from rich.console import Console
 
-from reglab.cli.path import path_table
 from reglab.cli.options import require_store
+from reglab.cli.path import path_table
 from reglab.cli.render import comparison_table, console, json_safe, winner_line
-from reglab.report.data import reproduce_command
-from reglab.store import Store
-from reglab.study import StudySettings, summarize_study
+from reglab.store import Store, StudyRecord, TrialRecord
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +32,14 @@ def run(args: argparse.Namespace) -> int:
         elif study.summary:
             out.print(path_table(study.summary, f"{study.name} · {study.settings['penalty']} path"))
         return 0
+    return show_comparison(args, study, trials, out)
+
+
+def show_comparison(args: argparse.Namespace, study: StudyRecord, trials: list[TrialRecord], out: Console) -> int:
+    """The table of a compare or tune study, summarized from its trials (PyTorch: the settings' model and methods)."""
+    from reglab.report.data import reproduce_command
+    from reglab.study import StudySettings, summarize_study
+
     kind = study.settings.get("kind", "compare")
     settings = StudySettings.from_dict({key: value for key, value in study.settings.items() if key != "kind"})
     task = trials[0].config["fit"]["task"] if trials else "classification"

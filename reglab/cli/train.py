@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from reglab.cli.options import add_data_arguments, add_model_arguments, add_study_file_argument, settings_from_args
 from reglab.cli.render import console, json_safe, progress_bar
-from reglab.data import load
-from reglab.data.splits import holdout_split
-from reglab.regularizers.terms import summarize
-from reglab.study.plan import trial_config
-from reglab.regularizers.mc_dropout import mc_predict
-from reglab.training import as_tensors, metric, resolve_device
-from reglab.trial import TrialResult, prepare, run_trial
+
+if TYPE_CHECKING:
+    from reglab.trial import TrialResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.data import load
+    from reglab.data.splits import holdout_split
+    from reglab.regularizers.terms import summarize
+    from reglab.study.plan import trial_config
+    from reglab.trial import run_trial
+
     settings = settings_from_args(args, methods=(args.reg,), seeds=1)
     dataset = load(settings.data, target=settings.target, impute=settings.impute)
     config = trial_config(settings, args.reg, {}, dataset.task, args.seed)
@@ -58,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
 def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict:
     """Monte-Carlo dropout on the test rows: the metric of the predictive mean, its spread and entropy."""
+    from reglab.regularizers.mc_dropout import mc_predict
+    from reglab.training import as_tensors, metric, resolve_device
+    from reglab.trial import prepare
+
     if passes < 2:
         raise ValueError(f"--mc-passes needs at least 2 passes, got {passes}")
     _, (X_test, y_test) = prepare(dataset, train_idx, test_idx)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from reglab.cli.compare import run_and_print
 from reglab.cli.options import add_study_arguments, settings_from_args
-from reglab.methods import Regularization
-from reglab.study.summary import MethodSummary
+
+if TYPE_CHECKING:
+    from reglab.study.summary import MethodSummary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.methods import Regularization
+
     if not Regularization.parse(args.method).tuned:
         raise ValueError(f"nothing to tune in {args.method!r}: name a method without a value, e.g. l2 or dropout+maxnorm=3")
     settings = settings_from_args(args, methods=(args.method,))

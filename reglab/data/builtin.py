@@ -1,7 +1,8 @@
 """Built-in data sets: scikit-learn's bundled sets, MNIST-1D generated locally, and synthetic sets.
 
 Nothing is downloaded. Synthetic sets (``line``, ``sparse``, ``poly``, ``moons``) are drawn from ``seed``;
-the others are fixed and ignore it.
+the others are fixed and ignore it. scikit-learn's and MNIST-1D's modules are imported by the loaders, so
+listing the sets (``BUILTIN``) imports neither.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-from sklearn import datasets as skd
 
 from reglab.data.dataset import DataError, Dataset
 
 MNIST1D_SAMPLES = 4000
+
+
+def _skd():
+    """``sklearn.datasets``, imported on first use."""
+    from sklearn import datasets
+
+    return datasets
 
 
 def _sklearn(name: str, bunch, task: str, classes=()) -> Dataset:
@@ -24,29 +31,29 @@ def _sklearn(name: str, bunch, task: str, classes=()) -> Dataset:
 
 
 def _digits(seed: int) -> Dataset:
-    bunch = skd.load_digits()
+    bunch = _skd().load_digits()
     return _sklearn("digits", bunch, "classification", (str(c) for c in bunch.target_names))
 
 
 def _digits_images(seed: int) -> Dataset:
-    bunch = skd.load_digits()
+    bunch = _skd().load_digits()
     images = (bunch.images[:, None] / 16.0).astype(np.float32)
     classes = tuple(str(c) for c in bunch.target_names)
     return Dataset("digits-images", images, bunch.target, "classification", classes=classes)
 
 
 def _breast_cancer(seed: int) -> Dataset:
-    bunch = skd.load_breast_cancer()
+    bunch = _skd().load_breast_cancer()
     return _sklearn("breast-cancer", bunch, "classification", bunch.target_names)
 
 
 def _wine(seed: int) -> Dataset:
-    bunch = skd.load_wine()
+    bunch = _skd().load_wine()
     return _sklearn("wine", bunch, "classification", bunch.target_names)
 
 
 def _diabetes(seed: int) -> Dataset:
-    return _sklearn("diabetes", skd.load_diabetes(), "regression")
+    return _sklearn("diabetes", _skd().load_diabetes(), "regression")
 
 
 @lru_cache(maxsize=1)
@@ -105,7 +112,7 @@ def _poly(seed: int, n: int = 30, degree: int = 9) -> Dataset:
 
 
 def _moons(seed: int) -> Dataset:
-    X, y = skd.make_moons(n_samples=300, noise=0.3, random_state=seed)
+    X, y = _skd().make_moons(n_samples=300, noise=0.3, random_state=seed)
     return Dataset("moons", X, y, "classification", ("x1", "x2"), ("0", "1"))
 
 

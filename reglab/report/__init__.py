@@ -2,6 +2,7 @@
 curves, weight histograms, regularization paths, settings and how to reproduce them.
 
 The report reads only the store (it trains nothing, needs no PyTorch, and changes nothing in the file).
+matplotlib is imported when figures are drawn, not with this package.
 
 Example::
 
@@ -15,14 +16,15 @@ import re
 from pathlib import Path
 
 from reglab.report.data import ReportData, read_report
-from reglab.report.figures import (comparison_figure, histogram_figure, learning_figure, palette, path_figure,
-                                   to_png, to_svg, validation_figure)
 from reglab.report.html import page
 from reglab.store import Store
 
 
 def draw_figures(data: ReportData) -> dict:
     """The study's figures by name, in page order (only those it has data for)."""
+    from reglab.report.figures import (comparison_figure, histogram_figure, learning_figure, palette, path_figure,
+                                       validation_figure)
+
     colours = palette(data.methods)
     found = {}
     if data.comparison is not None:
@@ -54,6 +56,8 @@ def write_report(store_path: str | Path, study_name: str, out_path: str | Path |
     out = Path(out_path) if out_path is not None else default_path(store_path, study_name)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    from reglab.report.figures import palette, to_png, to_svg
+
     with Store(store_path) as store:
         data = read_report(store, study_name)
     drawn = draw_figures(data)
