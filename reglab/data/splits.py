@@ -80,7 +80,8 @@ class Standardizer:
             X = _filled(X, fill)
         mean, scale = X.mean(axis=axes), X.std(axis=axes)
         tiny = scale <= np.finfo(np.float32).eps * np.maximum(np.abs(mean), 1.0)
-        return cls(mean, np.where(unseen, np.inf, np.where(tiny, 1.0, scale)), fill)
+        scale = np.where(unseen, np.inf, np.where(tiny, 1.0, scale))  # ∞: an unseen feature maps to 0
+        return cls(mean, scale, fill)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Standardized (and imputed) float32 copy of ``X`` (same shape)."""

@@ -104,8 +104,8 @@ class StackNoise:
                     sigma = math.sqrt(member_noise.p / (1.0 - member_noise.p))
                     rows.normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
             if dropout is not None:
-                members, keep = dropout
-                members.update_(mask, lambda part: part.lt_(keep).div_(keep))
+                dropped, keep = dropout
+                dropped.update_(mask, lambda part: part.lt_(keep).div_(keep))
             noise.append(mask)
         return noise
 

@@ -93,6 +93,20 @@ def members(lr: list[float], momentum: list[float] | None = None) -> list:
     return [SimpleNamespace(fit=SimpleNamespace(lr=a, momentum=m)) for a, m in zip(lr, momentum or [0.0] * len(lr))]
 
 
+def side_by_side(w: torch.Tensor, stacked, optimizer, seed: int) -> tuple[list, list]:
+    """Four steps of the stacked optimizer on w (its params) and of ``optimizer(p, k)`` on each member's
+    own copy p = w[k]ᵀ, with the same random gradients; returns the copies and their optimizers."""
+    singles = [w[k].T.clone().requires_grad_() for k in range(K)]
+    optimizers = [optimizer(p, k) for k, p in enumerate(singles)]
+    for step in range(4):
+        grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(seed + step), dtype=torch.float64)
+        stacked.step([grad])
+        for k, (p, single) in enumerate(zip(singles, optimizers)):
+            p.grad = grad[k].T.clone()
+            single.step()
+    return singles, optimizers
+
+
 def test_adam_steps_and_proximal_steps_are_each_members_own():
     """Per-member learning rates: the stacked Adam moves each member as torch.optim.Adam moves it alone,
     and its proximal step is ``proximal_step_size``."""
@@ -100,14 +114,7 @@ def test_adam_steps_and_proximal_steps_are_each_members_own():
     w = stack(4)
     params = [w.clone()]
     adam = StackedAdam(params, members(lrs))
-    singles = [w[k].T.clone().requires_grad_() for k in range(K)]
-    optimizers = [torch.optim.Adam([p], lr=lr) for p, lr in zip(singles, lrs)]
-    for step in range(4):
-        grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(10 + step), dtype=torch.float64)
-        adam.step([grad])
-        for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
-            p.grad = grad[k].T.clone()
-            optimizer.step()
+    singles, optimizers = side_by_side(w, adam, lambda p, k: torch.optim.Adam([p], lr=lrs[k]), seed=10)
     rows = Rows(list(range(K)), torch.device("cpu"))
     step_sizes = adam.prox_step(0, rows)
     for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
@@ -121,14 +128,7 @@ def test_sgd_steps_with_momentum_are_each_members_own():
     w = stack(5)
     params = [w.clone()]
     sgd = StackedSGD(params, members(lrs, momenta))
-    singles = [w[k].T.clone().requires_grad_() for k in range(K)]
-    optimizers = [torch.optim.SGD([p], lr=lr, momentum=mu) for p, lr, mu in zip(singles, lrs, momenta)]
-    for step in range(4):
-        grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(20 + step), dtype=torch.float64)
-        sgd.step([grad])
-        for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
-            p.grad = grad[k].T.clone()
-            optimizer.step()
+    singles, optimizers = side_by_side(w, sgd, lambda p, k: torch.optim.SGD([p], lr=lrs[k], momentum=momenta[k]), seed=20)
     rows = Rows(list(range(K)), torch.device("cpu"))
     for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
         torch.testing.assert_close(params[0][k].T, p.detach(), rtol=1e-14, atol=1e-15)
