@@ -197,8 +197,32 @@ class Store:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        conn.execute("PRAGMA journal_mode = WAL")
+        self._use_wal()
         conn.execute("PRAGMA synchronous = FULL")
+
+    def _use_wal(self) -> None:
+        """Switch a new store to WAL, retrying briefly while another process holds its write lock.
+
+        The switch needs the exclusive lock while this connection holds a shared one. If another process
+        holds the write lock and waits for our shared lock to commit, both would wait out the full busy
+        timeout; short waits release our shared lock between tries, so the other commits first.
+        """
+        conn = self._conn
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        conn.execute("PRAGMA busy_timeout = 20")
+        try:
+            while True:
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT_S * 1000)}")
 
     def _check(self, tables: set[str]) -> None:
         version = None

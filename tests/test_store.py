@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -164,6 +165,25 @@ def test_file_is_in_wal_mode(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
+
+
+def test_switch_to_wal_yields_to_a_committing_writer(path: Path) -> None:
+    """A new store's switch to WAL races another process's first commit; neither may wait out its timeout."""
+    store = Store(path)
+    store._conn.execute("PRAGMA journal_mode = DELETE")  # as a new file is before its switch
+    other = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO meta VALUES ('other', 'writer')")
+    committed = []
+    thread = threading.Thread(target=lambda: (time.sleep(0.2), other.execute("COMMIT"), committed.append(True)))
+    start = time.monotonic()
+    thread.start()
+    store._use_wal()  # holds a shared lock while it waits for the exclusive one
+    thread.join()
+    assert committed and time.monotonic() - start < 2.0
+    assert store._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store.close()
+    other.close()
 
 def test_store_module_does_not_import_torch() -> None:
     code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('s', sys.argv[1]); "
