@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import dask
 import numpy as np
 import torch
-from distributed import Client, Future, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
 from distributed.comm.addressing import parse_address, parse_host_port
 
 import reglab
@@ -34,6 +34,16 @@ ALLOWED_FAILURES = 2
 def run_pinned(job: Job, dataset: Dataset, threads: int) -> JobResult:
     """``run_job`` under ``threads`` intra-op threads: the task each worker runs."""
     return run_job(dataset, job, threads)
+
+
+class PrepareWorker(WorkerPlugin):
+    """Prepares each worker process of a local cluster, restarted ones too, as the ``reglab`` command
+    prepares itself (:func:`~reglab.engine.host.prepare_process`)."""
+
+    name = "reglab-prepare-process"
+
+    def setup(self, worker: object) -> None:
+        prepare_process()
 
 
 class DaskExecutor:
@@ -82,7 +92,7 @@ class DaskExecutor:
                                                  dashboard_address=self.dashboard_address or "127.0.0.1:0",
                                                  scheduler_kwargs={"dashboard": self.dashboard_address is not None})
                 self._client = Client(self._cluster, set_as_default=False)
-                self._client.run(prepare_process)  # our own workers: prepared as the reglab command prepares itself
+                self._client.register_plugin(PrepareWorker())
             else:
                 self._client = _connect(self.scheduler, self.connect_timeout)
             # This also loads reglab on every worker now rather than with its first trial.

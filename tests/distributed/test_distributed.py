@@ -2,6 +2,7 @@
 (killed workers, a killed driver, a lost or unreachable scheduler). A study's summary must equal the
 in-process one."""
 
+import gc
 import json
 import operator
 import os
@@ -201,6 +202,8 @@ def test_a_local_cluster_survives_losing_all_its_workers_and_is_closed_after(loc
         assert len(workers()) == 2
         summary = run_study(SETTINGS, store, "s", progress=progress, dataset=dataset, execute=execute)
         assert [r.status for r in store.trials(store.study("s").id)] == ["completed"] * TRIALS
+        frozen = execute._client.run(gc.get_freeze_count)  # the restarted workers too
+        assert frozen and 0 not in frozen.values(), frozen
     assert len(killed) == 2
     assert summary.to_dict() == local_summary
     assert execute.dashboard_link is None
