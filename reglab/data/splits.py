@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from reglab.data.dataset import DataError
 
@@ -16,6 +15,8 @@ def holdout_split(y: np.ndarray, test_size: float, seed: int, stratify: bool) ->
         raise DataError(
             f"Invalid value for argument test_size: expected a number in (0, 1). Received: test_size={test_size!r}"
         )
+    from sklearn.model_selection import train_test_split  # here: listing datasets need not load scikit-learn
+
     idx = np.arange(len(y))
     if stratify:
         _check_class_counts(y, 2, "a stratified hold-out split")
@@ -32,6 +33,8 @@ def kfold_splits(y: np.ndarray, k: int, seed: int, stratify: bool) -> list[tuple
         raise DataError(f"Invalid value for argument k: expected an integer >= 2. Received: k={k!r}")
     if len(y) < k:
         raise DataError(f"{len(y)} samples cannot be split into {k} folds: use at most {len(y)} folds")
+    from sklearn.model_selection import KFold, StratifiedKFold
+
     if stratify:
         _check_class_counts(y, k, f"{k} stratified folds")
         splitter = StratifiedKFold(n_splits=int(k), shuffle=True, random_state=seed)
