@@ -9,6 +9,7 @@ L1             λ Σ|w|                                       soft-threshold S(v
 L2             (λ/2) Σ w²                                   v / (1 + tλ)
 ElasticNet     λ (ρ Σ|w| + (1−ρ)/2 Σ w²)                    S(v, tλρ) / (1 + tλ(1−ρ))
 GroupLasso     λ Σ_g √(size g) ‖w_g‖₂                       v_g · max(0, 1 − tλ√(size g) / ‖v_g‖₂)
+                                                            (a per-entry t: ``metric_group_shrink_``)
 =============  ===========================================  =========================================
 
 A group is one unit's incoming weights: a row of ``w.reshape(w.shape[0], -1)``. A penalty is a small
@@ -49,13 +50,46 @@ def unit_rows(w: Tensor) -> Tensor:
 
 
 def group_shrink_(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
-    """In place, each group g — the entries of v along ``dim`` — scaled by max(0, 1 − τ√n / ‖v_g‖₂),
-    n = v.shape[dim]: whole groups become exactly zero. A tensor τ (one per entry, a diagonal metric as
-    under Adam, or one per stacked member) is averaged over each group."""
-    if isinstance(tau, Tensor) and tau.dim() == v.dim():
-        tau = tau.mean(dim=dim, keepdim=True)
+    """In place, the proximal map of τ√n ‖·‖₂ on each group g — the entries of v along ``dim``, n =
+    v.shape[dim] — whole groups becoming exactly zero. A τ equal across a group (a number, or one per
+    stacked member) scales it by max(0, 1 − τ√n / ‖v_g‖₂). A τ that varies within a group (one per entry:
+    Adam's diagonal metric) gives the map in that metric, ``metric_group_shrink_``."""
+    if isinstance(tau, Tensor) and tau.dim() == v.dim() and tau.shape[dim] > 1:
+        return metric_group_shrink_(v, tau * math.sqrt(v.shape[dim]), dim)
     norms = torch.clamp(v.norm(dim=dim, keepdim=True), min=torch.finfo(v.dtype).tiny)
     return v.mul_(torch.clamp(1.0 - norms.reciprocal() * (tau * math.sqrt(v.shape[dim])), min=0.0))
+
+
+def metric_group_shrink_(v: Tensor, a: Tensor, dim: int = 1, max_iter: int = 100) -> Tensor:
+    """v ← argmin_u ‖u‖₂ + Σᵢ (uᵢ − vᵢ)² / (2aᵢ) on each group along ``dim``, in place (a > 0 per entry).
+
+    u = 0 where ‖v/a‖₂ ≤ 1; elsewhere uᵢ = vᵢ · r / (r + aᵢ) with r = ‖u‖₂ > 0 the root of
+    φ(r) = Σᵢ vᵢ² / (r + aᵢ)² − 1, which falls from ‖v/a‖² − 1 > 0 at r = 0 to below 0 at r = ‖v‖₂.
+    Newton's steps on 1/√(φ + 1) − 1 (linear in r when a is constant, so exact in one step from there)
+    are kept inside that bracket by bisection; each group stops once its own r settles, so its result
+    does not depend on the other groups it is solved with.
+    """
+    v2 = v.square()
+    norm = v2.sum(dim=dim, keepdim=True).sqrt()
+    keep = ~((v2 / a.square()).sum(dim=dim, keepdim=True) <= 1.0)  # 0/0 where a = v = 0: kept, as v
+    lo, hi = torch.zeros_like(norm), norm.clone()
+    r = torch.clamp(norm - a.mean(dim=dim, keepdim=True), min=0.0)
+    active = keep.clone()
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        g = (v2 / (r + a).square()).sum(dim=dim, keepdim=True)
+        g3 = (v2 / (r + a).pow(3)).sum(dim=dim, keepdim=True)  # −g′/2
+        low = g > 1.0
+        lo, hi = torch.where(active & low, r, lo), torch.where(active & ~low, r, hi)
+        guess = r + (g * g.sqrt() - g) / g3  # Newton on h = 1/√g − 1: h′ = g^{-3/2} g3
+        inside = (guess > lo) & (guess < hi)
+        guess = torch.where(inside, guess, 0.5 * (lo + hi))
+        settled = (guess - r).abs() <= 4 * torch.finfo(v.dtype).eps * guess
+        r = torch.where(active, guess, r)
+        active &= ~settled
+    tiny = torch.finfo(v.dtype).tiny
+    return v.mul_(torch.where(keep, r / torch.clamp(r + a, min=tiny), torch.zeros_like(r)))
 
 
 def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:

@@ -100,15 +100,17 @@ V = torch.tensor(
     [[1.30, -0.20, 0.45, -0.90], [0.10, -0.05, 0.15, 0.02], [-2.00, 0.70, 0.33, 0.00]], dtype=torch.float64
 )
 T = 0.7  # t·λ = 0.42 with λ = 0.6
+# One step per entry, as Adam's diagonal metric gives: steps that differ within each row (group)
+T_ENTRY = torch.tensor([[0.2, 1.5, 0.7, 0.05], [0.9, 0.3, 2.0, 1.1], [0.6, 0.6, 0.1, 1.8]], dtype=torch.float64)
 
 
-def numerical_prox(penalty, v: torch.Tensor, t: float) -> tuple[np.ndarray, float]:
-    """argmin_u R(u) + ‖u − v‖²/(2t) by Powell (derivative-free, so the kinks of |u| and ‖u_g‖ are fine),
+def numerical_prox(penalty, v: torch.Tensor, t: float | torch.Tensor) -> tuple[np.ndarray, float]:
+    """argmin_u R(u) + Σ (u − v)²/(2t) by Powell (derivative-free, so the kinks of |u| and ‖u_g‖ are fine),
     best of three starts."""
 
     def objective(u: np.ndarray) -> float:
         ut = torch.from_numpy(u.reshape(v.shape))
-        return float(penalty.value(ut)) + float(((ut - v) ** 2).sum()) / (2 * t)
+        return float(penalty.value(ut)) + float(((ut - v) ** 2 / (2 * t)).sum())
 
     rng = np.random.default_rng(0)
     starts = [v.numpy().ravel(), np.zeros(v.numel()), rng.standard_normal(v.numel())]
@@ -117,12 +119,14 @@ def numerical_prox(penalty, v: torch.Tensor, t: float) -> tuple[np.ndarray, floa
     return best.x.reshape(v.shape), objective
 
 
+@pytest.mark.parametrize("t", [T, T_ENTRY], ids=["one step", "a step per entry"])
 @pytest.mark.parametrize("penalty", [L1(0.6), L2(0.6), ElasticNet(0.6, 0.4), GroupLasso(0.6)], ids=str)
-def test_prox_is_the_argmin(penalty):
-    """prox_{tR}(v) equals scipy's argmin of R(u) + ‖u−v‖²/(2t) within 1e-5 (measured ≤ 3e-8), and its
-    objective is not above scipy's (1e-12)."""
-    u_ref, objective = numerical_prox(penalty, V, T)
-    u = penalty.prox(V.clone(), T)
+def test_prox_is_the_argmin(penalty, t):
+    """prox_{tR}(v) equals scipy's argmin of R(u) + Σ(u−v)²/(2t) within 1e-5 (measured ≤ 3e-8), and its
+    objective is not above scipy's (1e-12); with a step per entry too (the group lasso's map then solves
+    a one-variable equation per group)."""
+    u_ref, objective = numerical_prox(penalty, V, t)
+    u = penalty.prox(V.clone(), t)
     assert np.abs(u.numpy() - u_ref).max() <= 1e-5
     assert objective(u.numpy().ravel()) <= objective(u_ref.ravel()) + 1e-12
 
@@ -160,6 +164,18 @@ def test_prox_with_zero_step_is_identity():
     """t = 0: argmin is v itself, for every penalty (exact)."""
     for penalty in (L1(1.0), L2(1.0), ElasticNet(1.0, 0.5), GroupLasso(1.0)):
         assert torch.equal(penalty.prox(V, 0.0), V)
+
+
+def test_group_lasso_prox_in_a_diagonal_metric_zeros_exactly_where_small():
+    """With a step t per entry a row is exactly zero iff ‖v/t‖₂ ≤ λ√size (the optimality condition at 0);
+    with equal steps in a row the map is the one-step map."""
+    lam = 0.6
+    u = GroupLasso(lam).prox(V, T_ENTRY)
+    small = (V / T_ENTRY).norm(dim=1) <= lam * math.sqrt(V.shape[1])
+    assert small.any() and (~small).any()
+    assert torch.equal((u == 0).all(dim=1), small)
+    equal_steps = torch.full_like(V, T)
+    torch.testing.assert_close(GroupLasso(lam).prox(V, equal_steps), GroupLasso(lam).prox(V, T), rtol=1e-15, atol=0)
 
 
 def test_group_lasso_prox_of_zero_is_zero():
