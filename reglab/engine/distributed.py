@@ -166,6 +166,8 @@ def _result(future: Future, value: object) -> JobResult:
 
 
 def _check_address(address: str) -> None:
+    if not isinstance(address, str):
+        raise ValueError(f"the scheduler's address must be text such as tcp://HOST:PORT, got {address!r}")
     try:
         scheme, location = parse_address(address)
         if scheme in ("tcp", "tls"):

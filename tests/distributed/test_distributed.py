@@ -177,6 +177,8 @@ def test_bad_arguments_are_rejected_at_once():
         DaskExecutor(workers=2, scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(ValueError, match="argument workers"):
         DaskExecutor(workers=0)
+    with pytest.raises(ValueError, match="must be text such as tcp://HOST:PORT, got 5"):
+        DaskExecutor(scheduler=5)  # as a study file's ``scheduler = 5`` gives it
     with pytest.raises(RuntimeError, match="inside `with DaskExecutor"):
         DaskExecutor(workers=1)(None, [], print)
 

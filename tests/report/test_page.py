@@ -110,6 +110,33 @@ def test_the_command_prints_the_path_and_fails_in_one_line(store_path: Path, han
     assert "no store at" in capsys.readouterr().err and not missing.exists()
 
 
+
+def test_paths_it_cannot_write_fail_in_one_line(store_path: Path, hand, capsys, monkeypatch) -> None:
+    """A folder as --out, a file as --png, a read-only file system: status 2 and one line naming the path;
+    a --png folder that does not exist yet is made, parents included."""
+    hand.make_path_study(store_path)
+    report = ["report", "lasso-path", "--store", str(store_path)]
+    folder = store_path.parent / "folder"
+    folder.mkdir()
+    assert main([*report, "--out", str(folder)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{folder}: it is a directory" in error
+    assert main([*report, "--png", str(store_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "it is a file; give --png a folder" in error
+    assert main([*report, "--png", str(folder / "a" / "b")]) == 0
+    assert (folder / "a" / "b" / "regularization-path.png").is_file()
+    capsys.readouterr()
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    out = folder / "page.html"
+    assert main([*report, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"cannot write {out}: Read-only file system" in error
+
 NO_TORCH = """
 import importlib.abc, sys, types
 
