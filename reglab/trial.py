@@ -103,6 +103,20 @@ def run_trial(
     return summarize(fitted, train, evaluation, fit_config), fitted
 
 
+
+def check_setup(dataset: Dataset, config: TrialConfig) -> None:
+    """Raise at once the ``ValueError`` that training ``config`` on ``dataset`` would end in: a model option
+    its architecture has no layer for (spatial dropout in an MLP, dropout in a linear model), data it
+    cannot take, an augmentation the data has no axis for. Builds the model and passes two rows through
+    the augmentations and the model; trains nothing, and leaves PyTorch's random state as it was."""
+    reg = config.regularization
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        model = config.model.build(dataset.input_shape, dataset.n_outputs, **reg.model_options())
+        x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=next(model.parameters()).dtype)
+        for transform in reg.loop_regularizers(model).augment:
+            x = transform(x, torch.Generator().manual_seed(0))
+        model.train()(x)
+
 HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)
 
 

@@ -16,9 +16,10 @@ from reglab.engine import Job, JobResult, run_sequential
 
 Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
 from reglab.store import Store, StoreError
-from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, seed_split, test_trial
+from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, grid_points, seed_split, test_trial, trial_config
 from reglab.study.settings import StudySettings
 from reglab.training import resolve_device
+from reglab.trial import check_setup
 from reglab.study.summary import StudySummary, choose, summarize_study
 
 Progress = Callable[[int, int], None]  # (finished, total)
@@ -44,6 +45,9 @@ def run_study(
         raise ValueError(f"device {settings.device!r} asked for, but this machine has no CUDA device: use --device cpu or auto")
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
+    for method in settings.methods:  # so do setups that no trial could train
+        for point in grid_points(settings, settings.regularization(method)):
+            check_setup(dataset, trial_config(settings, method, point, dataset.task, 0))
     study = store.start_study(name, stored_settings(store, name, settings, kind, resume), resume)
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))
