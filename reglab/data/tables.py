@@ -36,15 +36,18 @@ def load_table(path: str | Path, target: str, impute: bool = False) -> Dataset:
     if df.empty:
         raise DataError(f"every row of {path.name} lacks the target '{target}'")
     features = df.drop(columns=target)
-    columns, names = zip(*(_encode(features[c]) for c in features.columns))
-    y, task, classes = _encode_target(df[target])
+    with np.errstate(over="ignore"):  # numbers beyond float32 become ±inf, which _check_finite reports
+        columns, names = zip(*(_encode(features[c]) for c in features.columns))
+        y, task, classes = _encode_target(df[target])
+    X, names = np.concatenate(columns, axis=1), tuple(n for group in names for n in group)
+    _check_finite(X, y, names, target, path.name)
     note = f"; {dropped} rows with missing target dropped" if dropped else ""
     return Dataset(
         path.stem,
-        np.concatenate(columns, axis=1),
+        X,
         y,
         task,
-        tuple(n for group in names for n in group),
+        names,
         classes,
         f"{path.name}: {len(df)} rows, target '{target}' ({task}){note}",
     )
@@ -82,6 +85,17 @@ def _check_missing(df: pd.DataFrame, target: str, impute: bool) -> None:
             f"missing values in columns {listed}: pass impute=True (CLI --impute) to fill them "
             "(numbers with the median of the training rows, a missing category as none) and drop rows without a target"
         )
+
+
+def _check_finite(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], target: str, file: str) -> None:
+    """Infinite values (or numbers beyond float32's range, which become infinite) name their columns."""
+    counts = {name: int(n) for name, n in zip(names, np.isinf(X).sum(axis=0)) if n}
+    if np.issubdtype(y.dtype, np.floating) and np.isinf(y).any():
+        counts[target] = int(np.isinf(y).sum())
+    if counts:
+        listed = ", ".join(f"{c} ({n})" for c, n in counts.items())
+        raise DataError(f"infinite values (or beyond ±3.4e38) in {file}, columns {listed}: replace them with "
+                        "finite numbers, or empty the cells and pass impute=True (CLI --impute)")
 
 
 def _is_numeric(s: pd.Series) -> bool:

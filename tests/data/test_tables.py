@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,17 @@ def table(request, tmp_path):
 def test_missing_values_need_impute(table):
     with pytest.raises(DataError, match=r"age \(1\), city \(1\).*impute=True"):
         load_table(table, "label")
+
+
+def test_infinite_values_name_their_columns(tmp_path):
+    """±inf, and numbers that float32 cannot hold, are refused at load with the columns and counts."""
+    df = pd.DataFrame({"a": [1.0, np.inf, 2.0, 3.0], "b": [2.0, 3.0, 1e300, 4.0], "c": [1.0, 2.0, 3.0, 4.0],
+                       "price": [1.5, 2.5, -np.inf, 0.5]})
+    path = write(df, tmp_path / "inf.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no numpy warning on the way
+        with pytest.raises(DataError, match=r"inf.csv, columns a \(1\), b \(1\), price \(1\): replace them"):
+            load_table(path, "price")
 
 
 def test_impute_encodes_numbers_categories_and_classes(table):
