@@ -109,25 +109,37 @@ class Regularization:
     def __post_init__(self) -> None:
         active = [name for name in DROPOUT_KINDS if getattr(self, name)]
         if len(active) > 1:
-            raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {', '.join(active)}")
+            given = ", ".join(m.name for m in METHODS.values() if m.field in active)
+            raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {given}")
 
     @classmethod
     def parse(cls, spec: str) -> "Regularization":
         """Build from ``l2=1e-3+dropout=0.5``; bare names take the method's default and are marked tuned."""
+        tokens = [t.strip() for t in spec.split("+")]
+        if tokens == ["none"]:
+            return cls()
         values: dict[str, object] = {}
         tuned: list[str] = []
-        for token in (t.strip() for t in spec.split("+")):
-            if token in ("", "none"):
-                continue
-            name, _, text = token.partition("=")
-            method = METHODS.get(name.strip())
+        for token in tokens:
+            name, equals, text = (part.strip() for part in token.partition("="))
+            if not name:
+                raise ValueError(f"a method is missing in {spec!r}: join names with +, as in l2=1e-3+dropout=0.5")
+            if name == "none":
+                raise ValueError(f"none stands alone, not in {spec!r}: drop it or give it as a method of its own")
+            method = METHODS.get(name)
             if method is None:
-                raise ValueError(f"unknown regularization method {name.strip()!r}: use one of none, {', '.join(METHODS)}")
+                raise ValueError(f"unknown regularization method {name!r}: use one of none, {', '.join(METHODS)}")
+            if method.field in values:
+                raise ValueError(f"{name} is given twice in {spec!r}: give each method once")
+            if equals and not text:
+                raise ValueError(f"{name}= has no value in {spec!r}: give {name}=VALUE, or {name} alone to tune it")
             if text:
                 values[method.field] = method.check(method.name, _number(method.name, text))
             else:
                 values[method.field] = method.check(method.name, method.default)
                 tuned.append(method.name)
+        if "l1_ratio" in values and "elasticnet" not in values:
+            raise ValueError("l1_ratio is the elastic net's ρ: give it with elasticnet, as in elasticnet+l1_ratio=0.2")
         return cls(**values, tuned=tuple(tuned))
 
     def with_value(self, name: str, value: object) -> "Regularization":

@@ -62,13 +62,20 @@ class StudySettings:
             raise ValueError(f"Invalid value for argument impute: expected true or false. Received: impute={self.impute!r}")
         if not self.methods:
             raise ValueError("no methods given: name at least one, e.g. --methods none,l2,dropout")
+        seen: dict[Regularization, str] = {}
         for spec in self.methods:
-            Regularization.parse(spec)
+            reg = Regularization.parse(spec)
+            if reg in seen:
+                raise ValueError(f"methods {seen[reg]!r} and {spec!r} are the same: give each method once")
+            seen[reg] = spec
         if not isinstance(self.grids, dict):
             raise ValueError(f"Invalid value for argument grids: expected a table such as {{l2 = [1e-4, 1e-3]}}. Received: grids={self.grids!r}")
         for name, grid in self.grids.items():
             if name not in METHODS:
                 raise ValueError(f"unknown method {name!r} in grids: use one of {', '.join(METHODS)}")
+            if not isinstance(grid, (list, tuple)) or not grid:
+                raise ValueError(f"the grid of {name} must be a list of values, such as {name} = "
+                                 f"{list(METHODS[name].grid[:2])}. Received: {grid!r}")
             for value in grid:
                 METHODS[name].check(name, value)
         check_count("folds", self.folds, minimum=2)

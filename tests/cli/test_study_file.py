@@ -69,6 +69,7 @@ def test_a_study_file_gives_the_table_of_the_same_flags_and_flags_override_it(cl
     ('data = "wine"\nmodel = "linear"\n', ("model", "table")),
     ('data = "wine"\ngrids = {l2 = "abc"}\n', ("grids.l2", "list of numbers")),
     ('data = "wine"\ngrids = "l2=1e-3"\n', ("grids", "table")),
+    ('data = "wine"\ngrids = {l2 = []}\n', ("grid of l2", "list of values")),
     ('data = 5\n', ("data", "dataset name")),
     ('data = "wine"\ntest_size = "0.2"\n', ("test_size", "(0, 1)")),
     ('data = "wine"\nimpute = "yes"\n', ("impute", "true or false")),
