@@ -54,11 +54,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def path_table(summary: dict, title: str, rows: int = 12) -> Table:
-    """Every few λ of the path: nonzeros, norm, CV and test MSE; the chosen λ marked."""
+    """Every few λ of the path: nonzeros, norm, CV and test MSE; the chosen λ marked. A choice off the grid
+    (AIC/BIC pick from the lasso's exact path) marks the grid row nearest on the log scale, with its own λ."""
     strengths = np.asarray(summary["strengths"])
     chosen: dict[int, list[str]] = {}
     for criterion, value in summary["choices"].items():
-        chosen.setdefault(int(np.argmin(np.abs(strengths - value))), []).append(criterion)
+        i = int(np.argmin(np.abs(np.log(strengths) - np.log(max(value, strengths.min())))))
+        on_grid = np.isclose(value, strengths[i], rtol=1e-9, atol=0.0)
+        chosen.setdefault(i, []).append(criterion if on_grid else f"{criterion} (λ={value:.4g})")
     shown = sorted(set(np.linspace(0, len(strengths) - 1, rows).round().astype(int)) | set(chosen))
     table = Table(title=title)
     for column in ("λ", "nonzero", "‖w‖", "CV MSE ± s.e.", "test MSE", "chosen by"):

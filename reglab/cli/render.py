@@ -76,9 +76,10 @@ def comparison_table(summary: StudySummary, title: str) -> Table:
 
 def winner_line(summary: StudySummary) -> str:
     if summary.tied:
-        return f"No winner: {' and '.join(summary.tied)} tie on every seed."
+        *others, last = summary.tied
+        return f"No winner: {', '.join(others)} and {last} tie on every seed."
     if summary.winner is None:
-        return "No method finished: every run diverged or failed."
+        return "No method has a test score: every run diverged or failed, or too few test rows to score."
     if summary.runner_up is None:
         return f"Winner: {summary.winner}."
     lead = summary.lead

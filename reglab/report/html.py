@@ -100,7 +100,7 @@ def verdict(data: Comparison) -> str:
     if data.tied:
         return f"No winner: {' and '.join(escape(m) for m in data.tied)} tie on every seed."
     if data.winner is None:
-        return "No method finished: every run diverged or failed."
+        return "No method has a test score: every run diverged or failed, or too few test rows to score."
     winner = next(m for m in data.methods if m.method == data.winner)
     text = (f"Winner: <strong>{escape(data.winner)}</strong> (test {metric} {_num(winner.test.mean)}, "
             f"95% interval {_interval(winner.test)}).")

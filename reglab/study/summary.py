@@ -18,6 +18,7 @@ from reglab.study.plan import grid_points, point_label, stronger_direction
 from reglab.study.settings import StudySettings
 
 BASELINE = "none"
+METRIC_RANGES = {"classification": (0.0, 1.0), "regression": (-math.inf, 1.0)}  # accuracy, R²
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,14 @@ class Interval:
     high: float
 
     @classmethod
-    def of(cls, values: list[float]) -> "Interval":
+    def of(cls, values: list[float], within: tuple[float, float] = (-math.inf, math.inf)) -> "Interval":
+        """Mean, sd and the 95% t-interval of the finite values, the interval clipped to ``within`` (the
+        range the quantity can take: an accuracy's t-interval would otherwise reach past 1)."""
         finite = [v for v in values if v is not None and math.isfinite(v)]
-        return cls(*mean_interval(finite)) if finite else cls(math.nan, math.nan, math.nan, math.nan)
+        if not finite:
+            return cls(math.nan, math.nan, math.nan, math.nan)
+        mean, sd, low, high = mean_interval(finite)
+        return cls(mean, sd, max(low, within[0]), min(high, within[1]))
 
 
 @dataclass
@@ -64,7 +70,7 @@ class StudySummary:
     winner: str | None  # None when nothing finished, or when the best two tie on every seed
     runner_up: str | None
     lead: Paired | None  # winner minus runner-up over the same seeds
-    tied: list[str] = field(default_factory=list)  # the best two, when their test scores are equal on every seed
+    tied: list[str] = field(default_factory=list)  # the best methods, when their test scores are equal on every seed
 
     @property
     def winner_significant(self) -> bool:
@@ -106,7 +112,7 @@ def _finite_or_nan(value) -> float:
 
 
 def summarize_study(settings: StudySettings, records: list[TrialRecord], task: str) -> StudySummary:
-    summaries = [_summarize_method(settings, m, records) for m in settings.methods]
+    summaries = [_summarize_method(settings, m, records, METRIC_RANGES[task]) for m in settings.methods]
     by_name = {s.method: s for s in summaries}
     baseline = by_name.get(BASELINE)
     for s in summaries:
@@ -118,7 +124,8 @@ def summarize_study(settings: StudySettings, records: list[TrialRecord], task: s
     lead = _paired(winner.test_values, runner_up.test_values) if winner and runner_up else None
     metric = "accuracy" if task == "classification" else "r2"
     if winner and runner_up and winner.test_values == runner_up.test_values:
-        return StudySummary(task, metric, summaries, None, None, None, tied=[winner.method, runner_up.method])
+        tied = [s.method for s in ranked if s.test_values == winner.test_values]
+        return StudySummary(task, metric, summaries, None, None, None, tied=tied)
     return StudySummary(task, metric, summaries, winner.method if winner else None,
                         runner_up.method if runner_up else None, lead)
 
@@ -130,7 +137,8 @@ def _paired(a: list[float], b: list[float]) -> Paired | None:
     return paired_comparison([x for x, _ in pairs], [y for _, y in pairs])
 
 
-def _summarize_method(settings: StudySettings, method: str, records: list[TrialRecord]) -> MethodSummary:
+def _summarize_method(settings: StudySettings, method: str, records: list[TrialRecord],
+                      metric_range: tuple[float, float]) -> MethodSummary:
     chosen, curves, tests = [], [], []
     for seed in range(settings.seeds):
         point, curve = choose(settings, method, seed, records)
@@ -149,8 +157,8 @@ def _summarize_method(settings: StudySettings, method: str, records: list[TrialR
     return MethodSummary(
         method=method,
         chosen=chosen,
-        train_metric=Interval.of(train),
-        test_metric=Interval.of(metric),
+        train_metric=Interval.of(train, metric_range),
+        test_metric=Interval.of(metric, metric_range),
         gap=Interval.of([a - b for a, b in zip(train, metric)]),
         zeros=_mean([r.metrics["zeros"] for r in done]),
         weight_norm=_mean([r.metrics["weight_norm"] for r in done]),

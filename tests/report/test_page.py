@@ -61,7 +61,7 @@ def test_diverged_and_single_method_studies_render(tmp_path: Path, hand) -> None
 
     hand.make_study(tmp_path / "c.sqlite", methods=("dropout",), diverged=("dropout",))
     html = write_report(tmp_path / "c.sqlite", "hand").read_text()
-    assert "No method finished" in html and figure_count(html) == 2  # comparison, learning curves
+    assert "No method has a test score" in html and figure_count(html) == 2  # comparison, learning curves
 
 
 def test_a_path_study_draws_its_path(store_path: Path, hand) -> None:
