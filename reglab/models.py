@@ -196,9 +196,10 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> ModelSpec:
-        unknown = set(data) - {field.name for field in fields(cls)}
+        known = [field.name for field in fields(cls)]
+        unknown = set(data) - set(known)
         if unknown:
-            raise ValueError(f"Unknown keys for ModelSpec: {sorted(unknown)}")
+            raise ValueError(f"unknown model keys {sorted(unknown)}: use {', '.join(known)}")
         return cls(**data)  # type: ignore[arg-type]
 
     def build(

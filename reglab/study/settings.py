@@ -140,12 +140,14 @@ class StudySettings:
         """
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"study file {path} does not exist: give the path of a .toml file")
+            problem = "is a folder" if path.is_dir() else "does not exist"
+            raise FileNotFoundError(f"study file {path} {problem}: give the path of a .toml file")
         try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as error:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"study file {path} is not valid TOML: {error}") from None
-        table = data.get("study", data)
+        # Keys are the flags' names, with - or _ alike (batch-size or batch_size).
+        table = {key.replace("-", "_"): value for key, value in data.get("study", data).items()}
         if keep is not None:
             return {k: v for k, v in table.items() if k in keep}
         return {k: v for k, v in table.items() if k not in ("workers", "scheduler")}

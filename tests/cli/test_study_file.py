@@ -75,6 +75,8 @@ def test_a_study_file_gives_the_table_of_the_same_flags_and_flags_override_it(cl
     ('data = "wine"\nimpute = "yes"\n', ("impute", "true or false")),
     ('data = "wine"\nseeds = 2.5\n', ("seeds", "integer")),
     ('data = "wine"\nepochs = \n', ("not valid TOML",)),
+    ('data = "wine"\nbatch-size = 0\n', ("batch_size",)),  # a flag's spelling is a key too
+    ('data = "wine"\nmodel = {hiden = [16]}\n', ("unknown model keys ['hiden']", "hidden")),
 ])
 def test_bad_study_files_are_one_line_errors(tmp_path, monkeypatch, capfd, text, says):
     monkeypatch.chdir(tmp_path)
