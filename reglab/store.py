@@ -136,16 +136,30 @@ def _diff(stored: Any, given: Any, prefix: str = "") -> list[str]:
     return [f"{prefix.rstrip('.')} (stored {_dumps(stored)}, given {_dumps(given)})"]
 
 
+def _object(text: str, what: str) -> dict:
+    """A stored JSON object; anything else means the file was changed by something other than reglab."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise StoreError(f"the store is damaged: {what} is not JSON ({error}); restore it from a backup "
+                         "or choose another --store path") from None
+    if not isinstance(value, dict):
+        raise StoreError(f"the store is damaged: {what} is not a JSON object; restore it from a backup "
+                         "or choose another --store path")
+    return value
+
+
 def _study(row: tuple) -> StudyRecord:
     id_, name, settings, status, created, finished, summary = row
-    return StudyRecord(id_, name, json.loads(settings), status, created, finished,
-                       None if summary is None else json.loads(summary))
+    what = f"study '{name}'"
+    return StudyRecord(id_, name, _object(settings, f"the settings of {what}"), status, created, finished,
+                       None if summary is None else _object(summary, f"the summary of {what}"))
 
 
 def _trial(row: tuple) -> TrialRecord:
     id_, study_id, key, method, stage, fold, seed, config, status, metrics, seconds, error, created = row
-    return TrialRecord(id_, study_id, key, method, stage, fold, seed, json.loads(config), status,
-                       json.loads(metrics), seconds, error, created)
+    return TrialRecord(id_, study_id, key, method, stage, fold, seed, _object(config, f"the config of trial '{key}'"),
+                       status, _object(metrics, f"the metrics of trial '{key}'"), seconds, error, created)
 
 
 _STUDY_COLUMNS = "id, name, settings, status, created, finished, summary"

@@ -236,3 +236,16 @@ def test_concurrent_writers_lose_nothing(path: Path) -> None:
         keys = assert_complete(db, db.study("s").id)
     expected = {f"{p}{i}" for p in "ab" for i in range(100)} | {f"shared{i}" for i in range(20)}
     assert sorted(keys) == sorted(expected)
+
+
+@pytest.mark.parametrize("table, column, text, says", [
+    ("studies", "settings", "{bad", "the settings of study 's' is not JSON"),
+    ("trials", "metrics", "[]", "the metrics of trial 'k' is not a JSON object"),
+])
+def test_a_row_changed_behind_the_store_is_a_store_error(path: Path, table, column, text, says) -> None:
+    with Store(path) as db:
+        record(db, db.start_study("s", {}, resume=False).id, "k")
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE {table} SET {column} = ?", (text,))
+    with Store(path) as db, pytest.raises(StoreError, match=f"the store is damaged: {says}.*restore it from a backup"):
+        db.trials(db.study("s").id)
