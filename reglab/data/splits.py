@@ -17,6 +17,8 @@ def holdout_split(y: np.ndarray, test_size: float, seed: int, stratify: bool) ->
         )
     from sklearn.model_selection import train_test_split  # here: listing datasets need not load scikit-learn
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise DataError(f"Invalid value for argument seed: expected an integer in [0, 2**32). Received: seed={seed!r}")
     idx = np.arange(len(y))
     if stratify:
         _check_class_counts(y, 2, "a stratified hold-out split")
@@ -31,6 +33,8 @@ def kfold_splits(y: np.ndarray, k: int, seed: int, stratify: bool) -> list[tuple
     """``k`` (train_idx, val_idx) pairs; the validation folds are disjoint and cover every row."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise DataError(f"Invalid value for argument k: expected an integer >= 2. Received: k={k!r}")
+    if len(y) < 2:
+        raise DataError(f"{len(y)} training row cannot be split into folds: use more data or a smaller test size")
     if len(y) < k:
         raise DataError(f"{len(y)} samples cannot be split into {k} folds: use at most {len(y)} folds")
     from sklearn.model_selection import KFold, StratifiedKFold

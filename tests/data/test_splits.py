@@ -37,6 +37,8 @@ def test_kfold_errors():
         kfold_splits(Y, 1, seed=0, stratify=False)
     with pytest.raises(DataError, match="class 1 has only 3 samples"):
         kfold_splits(np.array([0] * 10 + [1] * 3), 5, seed=0, stratify=True)
+    with pytest.raises(DataError, match="1 training row cannot be split into folds: use more data"):
+        kfold_splits(np.arange(1.0), 2, seed=0, stratify=False)
 
 
 def test_holdout_split_is_stratified_and_disjoint():
@@ -47,6 +49,9 @@ def test_holdout_split_is_stratified_and_disjoint():
         holdout_split(Y, 1.0, seed=0, stratify=False)
     with pytest.raises(DataError, match="class 1 has only 1 samples"):
         holdout_split(np.array([0, 0, 0, 1]), 0.5, seed=0, stratify=True)
+    for seed in (-1, 2**32, 1.5, True):
+        with pytest.raises(DataError, match=r"argument seed: expected an integer in \[0, 2\*\*32\)"):
+            holdout_split(Y, 0.2, seed=seed, stratify=False)
 
 
 def test_standardizer_matches_sklearn_on_training_rows():
