@@ -16,6 +16,7 @@ import gc
 import sys
 from types import ModuleType
 
+import reglab
 from reglab.cli import compare, datasets, path, report, runs, show, train, tune
 
 COMMANDS = {
@@ -63,6 +64,7 @@ class _Command(_Parser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="reglab", description="Apply, tune and compare regularization on PyTorch.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"reglab {reglab.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
     parser.commands = {}  # name -> its parser, whose error names the command's own --help
     for name, module in COMMANDS.items():

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_study_file_argument(parser)
     parser.add_argument("--reg", default="l2=1e-3+dropout=0.3", help="regularization spec, e.g. l1=1e-4+maxnorm=3 (default: l2=1e-3+dropout=0.3)")
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    parser.add_argument("--mc-passes", type=int, default=0, metavar="T",
+    parser.add_argument("--mc-passes", type=int, default=None, metavar="T",
                         help="also predict the test set by Monte-Carlo dropout with T stochastic passes")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from reglab.study.plan import trial_config
     from reglab.trial import run_trial
 
+    if args.mc_passes is not None and args.mc_passes < 2:
+        raise ValueError(f"--mc-passes needs at least 2 passes, got {args.mc_passes}")
     settings = settings_from_args(args, methods=(args.reg,), seeds=1)
     dataset = load(settings.data, target=settings.target, impute=settings.impute)
     config = trial_config(settings, args.reg, {}, dataset.task, args.seed)
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             advance(record["epoch"] + 1, status=f"loss {record['train_loss']:.4f}  test {record.get('val_loss', float('nan')):.4f}")
 
         result, fitted = run_trial(dataset, train_idx, test_idx, config, on_epoch=on_epoch)
-    mc = mc_summary(fitted.model, dataset, train_idx, test_idx, config, args.mc_passes) if args.mc_passes else None
+    mc = mc_summary(fitted.model, dataset, train_idx, test_idx, config, args.mc_passes) if args.mc_passes is not None else None
     if args.json:
         print(json.dumps(json_safe({**as_json(dataset.name, reg.label, result), **({"mc_dropout": mc} if mc else {})}), indent=2))
     else:
@@ -65,8 +67,6 @@ def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict
     from reglab.training import as_tensors, metric, resolve_device
     from reglab.trial import prepare
 
-    if passes < 2:
-        raise ValueError(f"--mc-passes needs at least 2 passes, got {passes}")
     _, (X_test, y_test) = prepare(dataset, train_idx, test_idx)
     device, dtype = resolve_device(config.fit.device), next(model.parameters()).dtype
     X, y = as_tensors(X_test, y_test, dataset.task, device, dtype)

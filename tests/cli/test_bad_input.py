@@ -86,6 +86,7 @@ CASES = {
                            says=("l1_ratio", "elasticnet+l1_ratio")),
     "two-dropout-kinds": case("compare", "--data", "wine", "--methods", "dropconnect=0.2+gaussian-dropout=0.3", *STORE,
                               says=("got gaussian-dropout, dropconnect",)),
+    "mc-passes-0": case("train", "--data", "wine", "--mc-passes", "0", says=("--mc-passes", "at least 2", "got 0")),
     "no-layer-for-it": case("compare", "--data", "wine", "--methods", "none,spatial-dropout=0.2", *QUICK[:-2], *STORE,
                             says=("spatial_dropout", "mlp model has no layer")),
 }

@@ -31,6 +31,7 @@ PATH_SUMMARY = {"strengths": [1.0, 0.1], "choices": {"cv_min": 0.1}, "nonzeros":
                 "cv_mean": [2.0, 1.0], "cv_se": [0.1, 0.1], "test_mse": [2.1, 1.2]}
 CASES = {  # argv -> (exit status, heavy libraries it may import)
     ("--help",): (0, ()),
+    ("--version",): (0, ()),
     ("runs", "--help"): (0, ()),
     ("runs", "--store", "s.sqlite"): (0, ()),
     ("runs", "--store", "missing.sqlite"): (2, ()),
