@@ -62,6 +62,10 @@ def load_idx_folder(folder: str | Path, split: str = "train") -> Dataset:
         raise DataError(f"IDX images must be (n, H, W) and labels (n,): got {images.shape} and {labels.shape}")
     if labels.min(initial=0) < 0:
         raise DataError(f"IDX labels in {folder} must be non-negative class numbers")
+    levels = np.unique(labels)  # labels are class numbers, kept as they are so that splits agree
+    if len(levels) < 2:
+        found = f"a single class {levels[0]}" if len(levels) else "no label"
+        raise DataError(f"IDX labels in {folder} hold {found}: a classifier needs at least two classes")
     X = images[:, None].astype(np.float32)
     if images.dtype == np.uint8:
         X /= 255.0

@@ -65,3 +65,9 @@ def test_image_and_label_counts_must_match(tmp_path):
     write_split(tmp_path, "train", np.zeros((3, 4, 4), np.uint8), np.zeros(2, np.uint8))
     with pytest.raises(DataError, match="must be"):
         load_idx_folder(tmp_path)
+
+
+def test_a_single_class_is_refused(tmp_path):
+    write_split(tmp_path, "train", np.zeros((3, 4, 4), np.uint8), np.full(3, 7, np.uint8))
+    with pytest.raises(DataError, match="a single class 7: a classifier needs at least two"):
+        load_idx_folder(tmp_path)

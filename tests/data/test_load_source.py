@@ -31,5 +31,5 @@ def test_unknown_source_lists_builtins():
 def test_folder_is_read_as_idx(tmp_path):
     for kind, shape in (("images-idx3", (2, 3, 3)), ("labels-idx1", (2,))):
         header = bytes([0, 0, 0x08, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape)
-        (tmp_path / f"train-{kind}-ubyte").write_bytes(header + bytes(int(np.prod(shape))))
+        (tmp_path / f"train-{kind}-ubyte").write_bytes(header + bytes(int(np.prod(shape)) - 1) + b"\x01")  # 2 classes
     assert load(str(tmp_path)).X.shape == (2, 1, 3, 3)
