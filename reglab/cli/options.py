@@ -49,7 +49,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("selection")
     group.add_argument("--folds", type=int, default=S, help="k of k-fold cross-validation (default: 3)")
     group.add_argument("--seeds", type=int, default=S, help="replicates, each with its own split (default: 3)")
-    group.add_argument("--grid-size", type=int, default=S, help="values per tuned method from its default grid (default: 4)")
+    group.add_argument("--grid-size", type=int, default=S, help="values per tuned method, spread over its default grid; at most the whole grid (default: 4)")
     group.add_argument("--grid", action="append", default=S, metavar="NAME=V1,V2,...", help="explicit grid of a method, e.g. l2=1e-4,1e-3,1e-2 (repeatable)")
     group.add_argument("--rule", default=S, choices=["1se", "min"], help="strongest within one standard error of the best (default) or the best")
 
