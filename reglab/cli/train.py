@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     dataset = load(settings.data, target=settings.target, impute=settings.impute)
     config = trial_config(settings, args.reg, {}, dataset.task, args.seed)
     reg = config.regularization
+    if args.mc_passes is not None and not (reg.model_options()["dropout"] or reg.spatial_dropout):
+        raise ValueError(f"--mc-passes needs dropout in the model, and {reg.label} has none: its passes would all "
+                         "agree; add one, e.g. --reg dropout=0.3")
     train_idx, test_idx = holdout_split(dataset.y, settings.test_size, args.seed, dataset.task == "classification")
     with progress_bar("train", config.fit.epochs, disable=args.json) as advance:
         def on_epoch(record: dict) -> None:

@@ -87,6 +87,8 @@ CASES = {
     "two-dropout-kinds": case("compare", "--data", "wine", "--methods", "dropconnect=0.2+gaussian-dropout=0.3", *STORE,
                               says=("got gaussian-dropout, dropconnect",)),
     "mc-passes-0": case("train", "--data", "wine", "--mc-passes", "0", says=("--mc-passes", "at least 2", "got 0")),
+    "mc-without-dropout": case("train", "--data", "wine", "--reg", "l2=1e-3", "--mc-passes", "5",
+                               says=("--mc-passes needs dropout", "l2=0.001 has none", "--reg dropout=0.3")),
     "no-layer-for-it": case("compare", "--data", "wine", "--methods", "none,spatial-dropout=0.2", *QUICK[:-2], *STORE,
                             says=("spatial_dropout", "mlp model has no layer")),
 }
