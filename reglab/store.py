@@ -218,8 +218,9 @@ class Store:
         """Switch a new store to WAL, retrying briefly while another process holds its write lock.
 
         The switch needs the exclusive lock while this connection holds a shared one. If another process
-        holds the write lock and waits for our shared lock to commit, both would wait out the full busy
-        timeout; short waits release our shared lock between tries, so the other commits first.
+        holds the write lock and waits for our shared lock to commit, SQLite refuses the switch at once
+        ("database is locked", without waiting: either would wait for the other); short waits between
+        tries release our shared lock, so the other commits first and the switch then goes through.
         """
         conn = self._conn
         if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":

@@ -103,7 +103,6 @@ def run_trial(
     return summarize(fitted, train, evaluation, fit_config), fitted
 
 
-
 def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     """Raise at once the ``ValueError`` that training ``config`` on ``dataset`` would end in: a model option
     its architecture has no layer for (spatial dropout in an MLP, dropout in a linear model), data it
@@ -116,6 +115,7 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
         for transform in reg.loop_regularizers(model).augment:
             x = transform(x, torch.Generator().manual_seed(0))
         model.train()(x)
+
 
 HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)
 

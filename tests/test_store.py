@@ -166,7 +166,6 @@ def test_file_is_in_wal_mode(path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-
 def test_switch_to_wal_yields_to_a_committing_writer(path: Path) -> None:
     """A new store's switch to WAL races another process's first commit; neither may wait out its timeout."""
     store = Store(path)

@@ -34,7 +34,8 @@ def kfold_splits(y: np.ndarray, k: int, seed: int, stratify: bool) -> list[tuple
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise DataError(f"Invalid value for argument k: expected an integer >= 2. Received: k={k!r}")
     if len(y) < 2:
-        raise DataError(f"{len(y)} training row cannot be split into folds: use more data or a smaller test size")
+        raise DataError(f"{len(y)} training row{'s' * (len(y) != 1)} cannot be split into folds: use more data "
+                        "or a smaller test size")
     if len(y) < k:
         raise DataError(f"{len(y)} samples cannot be split into {k} folds: use at most {len(y)} folds")
     from sklearn.model_selection import KFold, StratifiedKFold

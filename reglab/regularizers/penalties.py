@@ -61,35 +61,37 @@ def group_shrink_(v: Tensor, tau: float | Tensor, dim: int = 1) -> Tensor:
 
 
 def metric_group_shrink_(v: Tensor, a: Tensor, dim: int = 1, max_iter: int = 100) -> Tensor:
-    """v ← argmin_u ‖u‖₂ + Σᵢ (uᵢ − vᵢ)² / (2aᵢ) on each group along ``dim``, in place (a > 0 per entry).
+    """v ← argmin_u ‖u‖₂ + Σᵢ (uᵢ − vᵢ)² / (2aᵢ) on each group along ``dim``, in place (a ≥ 0 per entry;
+    where aᵢ = 0, uᵢ = vᵢ).
 
     u = 0 where ‖v/a‖₂ ≤ 1; elsewhere uᵢ = vᵢ · r / (r + aᵢ) with r = ‖u‖₂ > 0 the root of
-    φ(r) = Σᵢ vᵢ² / (r + aᵢ)² − 1, which falls from ‖v/a‖² − 1 > 0 at r = 0 to below 0 at r = ‖v‖₂.
-    Newton's steps on 1/√(φ + 1) − 1 (linear in r when a is constant, so exact in one step from there)
-    are kept inside that bracket by bisection; each group stops once its own r settles, so its result
-    does not depend on the other groups it is solved with.
+    g(r) = Σᵢ vᵢ² / (r + aᵢ)² = 1, g falling from ‖v/a‖² > 1 at r = 0 to at most 1 at r = ‖v‖₂.
+    Newton's steps on 1/√g − 1 (linear in r when a is constant, so exact in one step from there) are
+    kept inside that bracket by bisection; each group stops once its own r settles (two or three steps),
+    so its result does not depend on the other groups it is solved with. Groups that hold a non-finite
+    value are left to their NaN.
     """
     v2 = v.square()
+    floor = torch.finfo(v.dtype).tiny ** 0.5  # d ≥ floor: vᵢ² / dᵢ² is 0 where vᵢ = 0, huge where only dᵢ is 0
     norm = v2.sum(dim=dim, keepdim=True).sqrt()
-    keep = ~((v2 / a.square()).sum(dim=dim, keepdim=True) <= 1.0)  # 0/0 where a = v = 0: kept, as v
+    keep = (v2 / a.clamp(min=floor).square()).sum(dim=dim, keepdim=True) > 1.0
     lo, hi = torch.zeros_like(norm), norm.clone()
     r = torch.clamp(norm - a.mean(dim=dim, keepdim=True), min=0.0)
-    active = keep.clone()
+    active = keep & norm.isfinite()
     for _ in range(max_iter):
         if not active.any():
             break
-        g = (v2 / (r + a).square()).sum(dim=dim, keepdim=True)
-        g3 = (v2 / (r + a).pow(3)).sum(dim=dim, keepdim=True)  # −g′/2
+        d = (r + a).clamp_(min=floor)
+        q = v2 / d.square()
+        g, g3 = q.sum(dim=dim, keepdim=True), q.div_(d).sum(dim=dim, keepdim=True)  # g3 = −g′/2
         low = g > 1.0
         lo, hi = torch.where(active & low, r, lo), torch.where(active & ~low, r, hi)
-        guess = r + (g * g.sqrt() - g) / g3  # Newton on h = 1/√g − 1: h′ = g^{-3/2} g3
-        inside = (guess > lo) & (guess < hi)
-        guess = torch.where(inside, guess, 0.5 * (lo + hi))
+        newton = r + (g * g.sqrt() - g) / g3  # Newton on h = 1/√g − 1: h′ = g^{-3/2} g3
+        guess = torch.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
         settled = (guess - r).abs() <= 4 * torch.finfo(v.dtype).eps * guess
         r = torch.where(active, guess, r)
         active &= ~settled
-    tiny = torch.finfo(v.dtype).tiny
-    return v.mul_(torch.where(keep, r / torch.clamp(r + a, min=tiny), torch.zeros_like(r)))
+    return v.mul_(torch.where(keep, r / (r + a).clamp(min=floor), torch.zeros_like(r)))
 
 
 def block_soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:

@@ -60,7 +60,7 @@ class Comparison:
     runner_up: str | None
     winner_significant: bool
     lead: dict | None  # winner minus runner-up, paired over seeds
-    tied: tuple[str, ...] = ()  # the best two, when they tie on every seed (then there is no winner)
+    tied: tuple[str, ...] = ()  # the best methods, when they tie on every seed (then there is no winner)
 
 
 @dataclass(frozen=True)

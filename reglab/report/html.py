@@ -98,7 +98,8 @@ def verdict(data: Comparison) -> str:
     """The answer in one or two sentences (HTML)."""
     metric = _metric(data)
     if data.tied:
-        return f"No winner: {' and '.join(escape(m) for m in data.tied)} tie on every seed."
+        *others, last = (escape(m) for m in data.tied)
+        return f"No winner: {', '.join(others)} and {last} tie on every seed."
     if data.winner is None:
         return "No method has a test score: every run diverged or failed, or too few test rows to score."
     winner = next(m for m in data.methods if m.method == data.winner)

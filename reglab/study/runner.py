@@ -45,9 +45,12 @@ def run_study(
         raise ValueError(f"device {settings.device!r} asked for, but this machine has no CUDA device: use --device cpu or auto")
     dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
-    for method in settings.methods:  # so do setups that no trial could train
-        for point in grid_points(settings, settings.regularization(method)):
-            check_setup(dataset, trial_config(settings, method, point, dataset.task, 0))
+    for method in settings.methods:  # so do setups that no trial could train: one per set of layers in use
+        configs = (trial_config(settings, method, point, dataset.task, 0)
+                   for point in grid_points(settings, settings.regularization(method)))
+        in_use = {frozenset(k for k, v in c.regularization.to_dict().items() if v): c for c in configs}
+        for config in in_use.values():
+            check_setup(dataset, config)
     study = store.start_study(name, stored_settings(store, name, settings, kind, resume), resume)
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))

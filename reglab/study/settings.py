@@ -65,6 +65,7 @@ class StudySettings:
         seen: dict[Regularization, str] = {}
         for spec in self.methods:
             reg = Regularization.parse(spec)
+            reg = replace(reg, tuned=tuple(sorted(reg.tuned)))  # l2+dropout is dropout+l2
             if reg in seen:
                 raise ValueError(f"methods {seen[reg]!r} and {spec!r} are the same: give each method once")
             seen[reg] = spec

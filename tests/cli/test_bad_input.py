@@ -82,6 +82,8 @@ CASES = {
     "spec-none-joined": case("compare", "--data", "wine", "--methods", "none+l2", *STORE, says=("none stands alone",)),
     "same-method-twice": case("compare", "--data", "wine", "--methods", "none,l2=1e-3,none", *STORE,
                               says=("'none' and 'none' are the same", "once")),
+    "same-methods-reordered": case("compare", "--data", "wine", "--methods", "none,l2+dropout,dropout+l2", *STORE,
+                                   says=("'l2+dropout' and 'dropout+l2' are the same", "once")),
     "l1-ratio-alone": case("compare", "--data", "wine", "--methods", "l2+l1_ratio=0.5", *STORE,
                            says=("l1_ratio", "elasticnet+l1_ratio")),
     "two-dropout-kinds": case("compare", "--data", "wine", "--methods", "dropconnect=0.2+gaussian-dropout=0.3", *STORE,

@@ -110,7 +110,6 @@ def test_the_command_prints_the_path_and_fails_in_one_line(store_path: Path, han
     assert "no store at" in capsys.readouterr().err and not missing.exists()
 
 
-
 def test_paths_it_cannot_write_fail_in_one_line(store_path: Path, hand, capsys, monkeypatch) -> None:
     """A folder as --out, a file as --png, a read-only file system: status 2 and one line naming the path;
     a --png folder that does not exist yet is made, parents included."""
@@ -136,6 +135,7 @@ def test_paths_it_cannot_write_fail_in_one_line(store_path: Path, hand, capsys, 
     assert main([*report, "--out", str(out)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"cannot write {out}: Read-only file system" in error
+
 
 NO_TORCH = """
 import importlib.abc, sys, types
