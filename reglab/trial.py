@@ -98,9 +98,14 @@ def run_trial(
     train, monitor, evaluation = prepare(dataset, fit_idx, monitor_idx, eval_idx)
 
     torch.manual_seed(fit_config.seed)
-    model = config.model.build(dataset.input_shape, dataset.n_outputs, **reg.model_options())
+    model = build_model(dataset, config)
     fitted = fit(model, train, monitor, config=fit_config, regularizers=reg.loop_regularizers(model), on_epoch=on_epoch)
     return summarize(fitted, train, evaluation, fit_config), fitted
+
+
+def build_model(dataset: Dataset, config: TrialConfig) -> torch.nn.Module:
+    """The trial's model for this data, with the layers its regularization puts in (dropout, batch norm)."""
+    return config.model.build(dataset.input_shape, dataset.n_outputs, **config.regularization.model_options())
 
 
 def check_setup(dataset: Dataset, config: TrialConfig) -> None:
@@ -110,7 +115,7 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     the augmentations and the model; trains nothing, and leaves PyTorch's random state as it was."""
     reg = config.regularization
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        model = config.model.build(dataset.input_shape, dataset.n_outputs, **reg.model_options())
+        model = build_model(dataset, config)
         x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=next(model.parameters()).dtype)
         for transform in reg.loop_regularizers(model).augment:
             x = transform(x, torch.Generator().manual_seed(0))

@@ -15,10 +15,10 @@ def holdout_split(y: np.ndarray, test_size: float, seed: int, stratify: bool) ->
         raise DataError(
             f"Invalid value for argument test_size: expected a number in (0, 1). Received: test_size={test_size!r}"
         )
-    from sklearn.model_selection import train_test_split  # here: listing datasets need not load scikit-learn
-
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise DataError(f"Invalid value for argument seed: expected an integer in [0, 2**32). Received: seed={seed!r}")
+    from sklearn.model_selection import train_test_split  # here: listing datasets need not load scikit-learn
+
     idx = np.arange(len(y))
     if stratify:
         _check_class_counts(y, 2, "a stratified hold-out split")
