@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from reglab.custom_model import CustomModel, output_problem
 from reglab.data import Dataset
 from reglab.data.splits import Standardizer, holdout_split
 from reglab.methods import Regularization
@@ -28,7 +29,7 @@ class TrialConfig:
     """Everything that decides a trial's result, together with its seed (in ``fit``)."""
 
     regularization: Regularization = field(default_factory=Regularization)
-    model: ModelSpec = field(default_factory=ModelSpec)
+    model: ModelSpec | CustomModel = field(default_factory=ModelSpec)
     fit: FitConfig = field(default_factory=FitConfig)
 
     def to_dict(self) -> dict:
@@ -110,16 +111,25 @@ def build_model(dataset: Dataset, config: TrialConfig) -> torch.nn.Module:
 
 def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     """Raise at once the ``ValueError`` that training ``config`` on ``dataset`` would end in: a model option
-    its architecture has no layer for (spatial dropout in an MLP, dropout in a linear model), data it
-    cannot take, an augmentation the data has no axis for. Builds the model and passes two rows through
-    the augmentations and the model; trains nothing, and leaves PyTorch's random state as it was."""
+    its architecture has no layer for (spatial dropout in an MLP, dropout in a model without a tunable
+    dropout layer), data it cannot take, an augmentation the data has no axis for, an output that does not
+    fit the task. Builds the model and passes two rows through the augmentations and the model; trains
+    nothing, and leaves PyTorch's random state as it was."""
     reg = config.regularization
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         model = build_model(dataset, config)
         x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=next(model.parameters()).dtype)
         for transform in reg.loop_regularizers(model).augment:
             x = transform(x, torch.Generator().manual_seed(0))
-        model.train()(x)
+        try:
+            output = model.train()(x)
+        except (RuntimeError, TypeError, IndexError) as error:  # what a module raises on input it cannot take
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"the model cannot take samples of shape {dataset.input_shape} from {dataset.name}: "
+                             f"{reason}") from None
+    problem = output_problem(output, dataset.task, dataset.n_outputs, len(x))
+    if problem:
+        raise ValueError(f"{problem} for {dataset.task} of {dataset.name}")
 
 
 HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)

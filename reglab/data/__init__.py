@@ -10,12 +10,14 @@ from pathlib import Path
 
 from reglab.data.builtin import BUILTIN, builtin_names, load_builtin
 from reglab.data.dataset import DataError, Dataset
-from reglab.data.idx import load_idx_folder
+from reglab.data.idx import has_idx_split, load_idx_folder
+from reglab.data.sources import as_dataset, with_test
 from reglab.data.splits import Standardizer, holdout_split, kfold_splits
 from reglab.data.tables import READERS, load_table
 
 __all__ = [
     "DataError",
+    "as_dataset",
     "Dataset",
     "Standardizer",
     "builtin_names",
@@ -29,7 +31,8 @@ __all__ = [
 
 
 def load(source: str, target: str | None = None, impute: bool = False, seed: int = 0) -> Dataset:
-    """A built-in name, a CSV/Parquet path (with ``target``), or a folder of IDX files (its train split)."""
+    """A built-in name, a CSV/Parquet path (with ``target``), or a folder of IDX files (its train split,
+    and its t10k files, when present, as the given test set)."""
     source = str(source)
     path = Path(source)
     is_table = path.suffix.lower() in READERS
@@ -42,7 +45,8 @@ def load(source: str, target: str | None = None, impute: bool = False, seed: int
             raise DataError(f"a table needs a target column: pass target=NAME (CLI --target NAME) for {path.name}")
         return load_table(path, target, impute)
     if path.is_dir():
-        return load_idx_folder(path)
+        train = load_idx_folder(path)
+        return with_test(train, load_idx_folder(path, "test")) if has_idx_split(path, "test") else train
     raise DataError(
         f"unknown dataset '{source}': use one of {', '.join(BUILTIN)} or a path to a .csv/.parquet file or IDX folder"
     )

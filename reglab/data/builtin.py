@@ -16,7 +16,7 @@ import numpy as np
 
 from reglab.data.dataset import DataError, Dataset
 
-MNIST1D_SAMPLES = 4000
+MNIST1D_SAMPLES, MNIST1D_TEST = 5000, 1000  # the package's defaults: 4000 training and 1000 test rows
 
 
 def _skd():
@@ -58,11 +58,11 @@ def _diabetes(seed: int) -> Dataset:
 
 @lru_cache(maxsize=1)
 def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """MNIST-1D with its default generator arguments (seed 42), leaving the global RNGs as they were."""
+    """MNIST-1D with its default generator arguments (5000 samples, seed 42: the data of the published
+    figures), its 4000 training rows first, then its 1000 test rows; the global RNGs are left as they were."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
-    args.num_samples = MNIST1D_SAMPLES
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         data = make_dataset(args)
@@ -77,7 +77,8 @@ def _mnist1d(seed: int, signals: bool = False) -> Dataset:
     X, y = _mnist1d_arrays()
     name, X = ("mnist1d-signals", X[:, None].copy()) if signals else ("mnist1d", X.copy())
     names = () if signals else tuple(f"t{i}" for i in range(X.shape[1]))
-    return Dataset(name, X, y.copy(), "classification", names, tuple(map(str, range(10))))
+    test_idx = np.arange(len(y) - MNIST1D_TEST, len(y))  # its own split, kept as the test set
+    return Dataset(name, X, y.copy(), "classification", names, tuple(map(str, range(10))), test_idx=test_idx)
 
 
 def _line(seed: int) -> Dataset:
@@ -122,7 +123,7 @@ BUILTIN: dict[str, tuple[Callable[[int], Dataset], str]] = {
     "breast-cancer": (_breast_cancer, "Wisconsin breast cancer, 30 features, 2 classes (569 rows)"),
     "wine": (_wine, "wine cultivars, 13 features, 3 classes (178 rows)"),
     "diabetes": (_diabetes, "diabetes progression, 10 features, regression (442 rows)"),
-    "mnist1d": (_mnist1d, f"MNIST-1D signals as 40 features, 10 classes ({MNIST1D_SAMPLES} rows)"),
+    "mnist1d": (_mnist1d, f"MNIST-1D signals as 40 features, 10 classes ({MNIST1D_SAMPLES} rows: its own 4000/1000 split)"),
     "mnist1d-signals": (lambda seed: _mnist1d(seed, signals=True), "MNIST-1D as 1x40 signals for 1-D CNNs"),
     "line": (_line, "synthetic: y = 3x + 2 + noise, 100 rows"),
     "sparse": (_sparse, "synthetic: 100 rows, 200 features, 10 true nonzero coefficients"),

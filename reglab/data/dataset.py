@@ -21,6 +21,8 @@ class Dataset:
     Shapes: ``X`` is float32, ``(n, d)`` for tables, ``(n, C, L)`` for 1-D signals, ``(n, C, H, W)`` for
     images. ``y`` is ``(n,)``: int64 labels ``0..k-1`` indexing ``classes`` for classification, float32 for
     regression. ``coef`` holds the true coefficients of a synthetic regression set, when known.
+    ``test_idx`` are the rows of a given test set (an official split, or one passed separately), which
+    a study keeps as its test set; None when the data have none.
     """
 
     name: str
@@ -31,6 +33,7 @@ class Dataset:
     classes: tuple[str, ...] = ()
     description: str = ""
     coef: np.ndarray | None = None
+    test_idx: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -51,6 +54,11 @@ class Dataset:
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "feature_names", tuple(self.feature_names))
+        if self.test_idx is not None:
+            test = np.unique(np.asarray(self.test_idx, dtype=np.int64))
+            if not 0 < len(test) < len(y) or test[0] < 0 or test[-1] >= len(y):
+                raise DataError(f"the given test rows must be some, but not all, of the {len(y)} rows")
+            object.__setattr__(self, "test_idx", test)
 
     @cached_property
     def has_missing(self) -> bool:
@@ -77,5 +85,5 @@ class Dataset:
         return len(self.classes) if self.task == "classification" else 1
 
     def subset(self, idx) -> "Dataset":
-        """The rows ``idx`` (indices or a boolean mask), with the same names and classes."""
-        return replace(self, X=self.X[idx], y=self.y[idx])
+        """The rows ``idx`` (indices or a boolean mask), with the same names and classes (no given test set)."""
+        return replace(self, X=self.X[idx], y=self.y[idx], test_idx=None)

@@ -45,6 +45,15 @@ def _find(folder: Path, base: str, kind: str) -> Path:
     raise DataError(f"no {base}-{kind} (or .gz) in {folder}: an IDX folder holds MNIST-style files")
 
 
+def has_idx_split(folder: Path, split: str) -> bool:
+    """Whether ``folder`` holds the images and labels of ``split``."""
+    try:
+        _find(folder, f"{PREFIXES[split]}-images", "idx3-ubyte"), _find(folder, f"{PREFIXES[split]}-labels", "idx1-ubyte")
+    except DataError:
+        return False
+    return True
+
+
 def load_idx_folder(folder: str | Path, split: str = "train") -> Dataset:
     """The ``train`` or ``test`` (``t10k``) images and labels of an IDX folder, as (n, 1, H, W).
 

@@ -25,31 +25,39 @@ MAX_LEVELS = 200  # more distinct values than this in one text column is not a c
 def load_table(path: str | Path, target: str, impute: bool = False) -> Dataset:
     """Read a CSV or Parquet table and encode it; ``target`` names the column to predict."""
     path = Path(path)
-    df = _read(path)
+    return frame_dataset(_read(path), target, impute, path.stem, path.name)
+
+
+def frame_dataset(df: pd.DataFrame, target: str, impute: bool = False, name: str = "dataframe",
+                  source: str = "the DataFrame") -> Dataset:
+    """Encode a DataFrame: ``target`` is the column to predict, the others are features."""
+    df = df.rename(columns=str)
+    if df.empty:
+        raise DataError(f"empty table: {source} has no rows")
     if target not in df.columns:
-        raise DataError(f"target column '{target}' not found in {path.name}: columns are {', '.join(df.columns)}")
+        raise DataError(f"target column '{target}' not found in {source}: columns are {', '.join(df.columns)}")
     if df.shape[1] == 1:
-        raise DataError(f"no feature columns in {path.name}: the table holds only the target '{target}'")
+        raise DataError(f"no feature columns in {source}: the table holds only the target '{target}'")
     _check_missing(df, target, impute)
     dropped = int(df[target].isna().sum())
     df = df[df[target].notna()]
     if df.empty:
-        raise DataError(f"every row of {path.name} lacks the target '{target}'")
+        raise DataError(f"every row of {source} lacks the target '{target}'")
     features = df.drop(columns=target)
     with np.errstate(over="ignore"):  # numbers beyond float32 become ±inf, which _check_finite reports
         columns, names = zip(*(_encode(features[c]) for c in features.columns))
         y, task, classes = _encode_target(df[target])
     X, names = np.concatenate(columns, axis=1), tuple(n for group in names for n in group)
-    _check_finite(X, y, names, target, path.name)
+    _check_finite(X, y, names, target, source)
     note = f"; {dropped} rows with missing target dropped" if dropped else ""
     return Dataset(
-        path.stem,
+        name,
         X,
         y,
         task,
         names,
         classes,
-        f"{path.name}: {len(df)} rows, target '{target}' ({task}){note}",
+        f"{source}: {len(df)} rows, target '{target}' ({task}){note}",
     )
 
 

@@ -15,6 +15,9 @@ Every noise has mean 1 (E[m / q] = 1, E[ε] = 1), so E[output] equals the evalua
 is the identity in evaluation ("inverted" scaling: nothing to rescale at test time). Randomness is explicit:
 each function takes an optional ``torch.Generator`` (None draws from the global RNG), and each module has a
 ``generator`` attribute passed to it.
+
+A layer written without a rate (``Dropout()``, ``DropConnect(nn.Linear(...))``) is *tunable*: the identity
+until a study's trial sets its rate (``set_rates``), so a user's own model marks where dropout may go.
 """
 
 from __future__ import annotations
@@ -84,22 +87,25 @@ def spatial_dropout(x: Tensor, p: float, training: bool, generator: torch.Genera
 
 
 class _DropoutModule(nn.Module):
-    """Holds a validated p and an optional generator; subclasses call one function in ``forward``."""
+    """Holds a validated p (None: tunable, 0 until set) and an optional generator; subclasses call one
+    function in ``forward``."""
 
-    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+    def __init__(self, p: float | None = None, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.p = check_probability("p", p)
+        self.tunable = p is None
+        self.p = 0.0 if p is None else check_probability("p", p)
         self.generator = generator
 
     def extra_repr(self) -> str:
-        return f"p={self.p:g}"
+        return f"p={self.p:g}" + (", tunable" if self.tunable else "")
 
 
 class Dropout(_DropoutModule):
     r"""Inverted dropout, :math:`y = x \odot m / (1 - p)`, :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`.
 
     Args:
-        p: probability of dropping an element, in [0, 1).
+        p: probability of dropping an element, in [0, 1); None (the default) makes the layer tunable: the
+            identity until a study sets its rate.
         generator: source of the masks; None draws from the global RNG.
 
     Shape: any; the output has the shape of the input.
@@ -163,10 +169,33 @@ class DropConnectLinear(nn.Linear):
         self.generator = generator
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, dropout(self.weight, self.p, self.training, self.generator), self.bias)
+        return dropconnect_linear(x, self.weight, self.bias, self.p, self.training, self.generator)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, p={self.p:g}"
+
+
+def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None, p: float, training: bool,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """(W ⊙ M / (1 − p)) x + b with one mask M ~ Bernoulli(1 − p) over W for the batch; W x + b in evaluation."""
+    return F.linear(x, dropout(weight, p, training, generator), bias)
+
+
+class DropConnect(_DropoutModule):
+    r"""DropConnect around a user's own ``nn.Linear``: :math:`y = (W \odot M / (1 - p))\,x + b`.
+
+    ``DropConnect(nn.Linear(64, 32))`` keeps the linear layer as ``.linear`` (its weight is penalized and
+    max-normed as any other); without ``p`` it is tunable, a plain linear layer until a study sets p.
+    """
+
+    def __init__(self, linear: nn.Linear, p: float | None = None, generator: torch.Generator | None = None) -> None:
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"DropConnect wraps an nn.Linear layer, as in DropConnect(nn.Linear(64, 32)); got {type(linear).__name__}")
+        super().__init__(p, generator)
+        self.linear = linear
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropconnect_linear(x, self.linear.weight, self.linear.bias, self.p, self.training, self.generator)
 
 
 DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
@@ -174,6 +203,7 @@ DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
     GaussianDropout,
     SpatialDropout,
     DropConnectLinear,
+    DropConnect,
     nn.Dropout,
     nn.Dropout1d,
     nn.Dropout2d,
@@ -182,3 +212,32 @@ DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
     nn.FeatureAlphaDropout,
 )
 """Modules whose training mode means "draw noise": reglab's layers and PyTorch's own dropout layers."""
+
+TUNABLE_LAYERS: dict[type[nn.Module], tuple[str, str]] = {  # layer -> (the method that sets its rate, how to add one)
+    Dropout: ("dropout", "reglab.Dropout()"),
+    GaussianDropout: ("gaussian-dropout", "reglab.GaussianDropout()"),
+    SpatialDropout: ("spatial-dropout", "reglab.SpatialDropout()"),
+    DropConnect: ("dropconnect", "reglab.DropConnect(nn.Linear(...))"),
+}
+
+
+def tunable_layers(model: nn.Module) -> list[_DropoutModule]:
+    """The layers of ``model`` written without a rate, in ``model.modules()`` order."""
+    return [m for m in model.modules() if type(m) in TUNABLE_LAYERS and m.tunable]
+
+
+def set_rates(model: nn.Module, rates: dict[str, float]) -> nn.Module:
+    """Set every tunable layer's p from ``rates`` (method name -> p; absent: 0, the identity).
+
+    A positive rate for a method that has no tunable layer in ``model`` raises ``ValueError`` naming the
+    layer to add, so a study fails before it trains rather than comparing dropout with nothing.
+    """
+    layers = tunable_layers(model)
+    kinds = {TUNABLE_LAYERS[type(layer)][0] for layer in layers}
+    for (method, layer_name) in TUNABLE_LAYERS.values():
+        if rates.get(method) and method not in kinds:
+            raise ValueError(f"method {method} has no place in this model: add a tunable {layer_name} layer "
+                             f"where it should act")
+    for layer in layers:
+        layer.p = check_probability("p", rates.get(TUNABLE_LAYERS[type(layer)][0], 0.0))
+    return model

@@ -42,8 +42,14 @@ class SeedSplit:
 
 
 def seed_split(dataset: Dataset, settings: StudySettings, seed: int) -> SeedSplit:
+    """The data's given test rows (an official split) unless ``test_split="random"``, else a stratified
+    hold-out of ``test_size`` drawn with the seed; the seed always draws the folds."""
     stratify = dataset.task == "classification"
-    train, test = holdout_split(dataset.y, settings.test_size, seed, stratify)
+    if dataset.test_idx is not None and settings.test_split == "given":
+        test = dataset.test_idx
+        train = np.setdiff1d(np.arange(dataset.n_samples), test)
+    else:
+        train, test = holdout_split(dataset.y, settings.test_size, seed, stratify)
     folds = [(train[a], train[b]) for a, b in kfold_splits(dataset.y[train], settings.folds, seed, stratify)]
     return SeedSplit(train, test, folds)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from reglab.methods import METHODS, Regularization
+from reglab.custom_model import CustomModel
 from reglab.models import ModelSpec
 from reglab.training import FitConfig
 from reglab.validation import check_count
@@ -25,6 +26,7 @@ else:  # pragma: no cover
 
 DEFAULT_METHODS = ("none", "l1", "l2", "dropout", "early-stopping", "l2+dropout")
 RULES = ("1se", "min")
+TEST_SPLITS = ("given", "random")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class StudySettings:
     target: str | None = None  # target column of a table
     impute: bool = False
     methods: tuple[str, ...] = DEFAULT_METHODS  # specs; bare names are tuned over their grids
-    model: ModelSpec = field(default_factory=lambda: ModelSpec(kind="mlp", hidden=(128,)))
+    model: ModelSpec | CustomModel = field(default_factory=lambda: ModelSpec(kind="mlp", hidden=(128,)))
     optimizer: str = "adam"
     lr: float = 1e-3
     epochs: int = 15
@@ -41,6 +43,7 @@ class StudySettings:
     folds: int = 3  # k of k-fold cross-validation on each seed's training part
     seeds: int = 3  # seeds 0..seeds-1: each its own test split, folds, initialization and minibatches
     test_size: float = 0.25
+    test_split: str = "given"  # the data's own test rows when they have them ("given"), else "random" hold-outs
     grid_size: int = 4  # points taken evenly from each tuned method's default grid
     grids: dict = field(default_factory=dict)  # method name -> explicit grid (overrides grid_size)
     rule: str = "1se"  # "1se": strongest within one standard error of the minimum; "min"
@@ -84,6 +87,9 @@ class StudySettings:
         check_count("grid_size", self.grid_size)
         if isinstance(self.test_size, bool) or not isinstance(self.test_size, (int, float)) or not 0 < self.test_size < 1 or math.isnan(self.test_size):
             raise ValueError(f"Invalid value for argument test_size: expected a number in (0, 1). Received: test_size={self.test_size!r}")
+        if self.test_split not in TEST_SPLITS:
+            raise ValueError(f"Invalid value for argument test_split: expected one of {TEST_SPLITS}. "
+                             f"Received: test_split={self.test_split!r}")
         if self.rule not in RULES:
             raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
         if self.penalty_mode not in ("proximal", "loss"):
@@ -126,8 +132,11 @@ class StudySettings:
         if unknown:
             raise ValueError(f"unknown study settings {unknown}: use {', '.join(sorted(known))}")
         values = dict(data)
-        if "model" in values and not isinstance(values["model"], ModelSpec):
-            values["model"] = ModelSpec.from_dict(values["model"])
+        model = values.get("model")
+        if isinstance(model, dict) and model.get("kind") == CustomModel.kind:
+            values["model"] = CustomModel.stored(model)
+        elif model is not None and not isinstance(model, (ModelSpec, CustomModel)):
+            values["model"] = ModelSpec.from_dict(model)
         if isinstance(values.get("grids"), dict):
             values["grids"] = {k: _grid_values(k, v) for k, v in values["grids"].items()}
         return cls(**values)

@@ -9,8 +9,8 @@ SHAPES = {
     "breast-cancer": ((569, 30), "classification", 2),
     "wine": ((178, 13), "classification", 3),
     "diabetes": ((442, 10), "regression", 1),
-    "mnist1d": ((4000, 40), "classification", 10),
-    "mnist1d-signals": ((4000, 1, 40), "classification", 10),
+    "mnist1d": ((5000, 40), "classification", 10),
+    "mnist1d-signals": ((5000, 1, 40), "classification", 10),
     "line": ((100, 1), "regression", 1),
     "sparse": ((100, 200), "regression", 1),
     "poly": ((30, 9), "regression", 1),
@@ -72,3 +72,16 @@ def test_mnist1d_is_cached_copied_and_leaves_global_rng_alone():
 def test_unknown_name_lists_choices():
     with pytest.raises(DataError, match="use one of digits"):
         load_builtin("cifar")
+
+
+def test_mnist1d_is_the_canonical_set_with_its_own_test_split():
+    """The package's default generator (5000 samples): its x/x_test are reglab's training and given test rows."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    reference = make_dataset(get_dataset_args())
+    ds = load_builtin("mnist1d")
+    train = np.setdiff1d(np.arange(ds.n_samples), ds.test_idx)
+    np.testing.assert_array_equal(ds.X[ds.test_idx], reference["x_test"].astype(np.float32))
+    np.testing.assert_array_equal(ds.y[ds.test_idx], reference["y_test"])
+    np.testing.assert_array_equal(ds.X[train], reference["x"].astype(np.float32))
+    assert (len(train), len(ds.test_idx)) == (4000, 1000)

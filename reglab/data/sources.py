@@ -1,0 +1,106 @@
+"""Data handed over from Python as one :class:`Dataset`: arrays, tensors, DataFrames, a name or path.
+
+``as_dataset(data)`` accepts a built-in name or a path (as ``load``), a ``Dataset``, ``(X, y)`` numpy arrays or
+torch tensors, or a pandas DataFrame with ``target=``. The task follows the target unless ``task=`` says it:
+integer, boolean or string labels are classes, floating-point values are a regression target.
+``with_test(train, test)`` keeps a separate test set: its rows are appended and marked as the given test rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from reglab.data.dataset import TASKS, DataError, Dataset
+
+
+def as_dataset(data: object, target: str | None = None, task: str | None = None, impute: bool = False,
+               test_data: object = None) -> Dataset:
+    """The study's data as a ``Dataset``; with ``test_data`` (any form ``data`` takes) its rows are the test set."""
+    if task is not None and task not in TASKS:
+        raise DataError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={task!r}")
+    if test_data is None:
+        return _one(data, target, task, impute)
+    if _is_pair(data) and _is_pair(test_data):  # labels of both parts encoded together, so classes agree
+        (X, y), (Xt, yt) = _pair(data, "data"), _pair(test_data, "test_data")
+        both = _arrays(np.concatenate([X, Xt]), np.concatenate([y, yt]), task)
+        return replace(both, test_idx=np.arange(len(y), len(y) + len(yt)))
+    return with_test(_one(data, target, task, impute), _one(test_data, target, task, impute))
+
+
+def with_test(train: Dataset, test: Dataset) -> Dataset:
+    """``train``'s rows followed by ``test``'s, the latter marked as the given test set."""
+    if train.input_shape != test.input_shape or train.task != test.task:
+        raise DataError(f"the test set does not fit the training data: samples of shape {test.input_shape} "
+                        f"({test.task}) against {train.input_shape} ({train.task})")
+    if train.task == "classification" and test.classes != train.classes[: len(test.classes)]:
+        raise DataError(f"the test set's classes {list(test.classes)} are not the training data's "
+                        f"{list(train.classes)}: encode both with the same labels")
+    n = train.n_samples
+    return replace(train, X=np.concatenate([train.X, test.X]), y=np.concatenate([train.y, test.y]),
+                   test_idx=np.arange(n, n + test.n_samples), coef=train.coef)
+
+
+def _one(data: object, target: str | None, task: str | None, impute: bool) -> Dataset:
+    from reglab.data import load
+
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, str) or hasattr(data, "__fspath__"):
+        return load(str(data), target=target, impute=impute)
+    if _is_frame(data):
+        if target is None:
+            raise DataError("a DataFrame needs target=NAME, the column to predict")
+        from reglab.data.tables import frame_dataset
+
+        return frame_dataset(data, target, impute, "dataframe")
+    if _is_pair(data):
+        return _arrays(*_pair(data, "data"), task)
+    raise DataError(f"cannot use data of type {type(data).__name__}: give (X, y) arrays or tensors, a DataFrame "
+                    "with target=, a built-in name or a path")
+
+
+def _is_frame(data: object) -> bool:
+    import pandas as pd
+
+    return isinstance(data, pd.DataFrame)
+
+
+def _is_pair(data: object) -> bool:
+    return isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], str)
+
+
+def _pair(data: tuple, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) as numpy arrays (torch tensors are copied off their device)."""
+    X, y = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v) for v in data)
+    if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
+        raise DataError(f"{name} must be (X, y) with X of shape (n, ...) and y of shape (n,): "
+                        f"got X {X.shape} and y {y.shape}")
+    if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
+        raise DataError(f"{name}'s X must hold numbers, not {X.dtype}: encode categories first")
+    return X, y
+
+
+def _arrays(X: np.ndarray, y: np.ndarray, task: str | None) -> Dataset:
+    """A Dataset of arrays; labels become classes 0..k-1 named by their values."""
+    task = task or ("regression" if np.issubdtype(y.dtype, np.floating) else "classification")
+    if task == "regression":
+        if not np.issubdtype(y.dtype, np.number):
+            raise DataError(f"a regression target must hold numbers, not {y.dtype}")
+        values = y.astype(np.float32)
+        classes: tuple[str, ...] = ()
+    else:
+        if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)):
+            raise DataError("class labels must be integers or strings: this target holds fractions; "
+                            "pass task='regression' to predict its values")
+        levels, values = np.unique(y, return_inverse=True)
+        if len(levels) < 2:
+            raise DataError(f"the target has a single class {levels[0]!r}: a classifier needs at least two")
+        classes = tuple(str(v.item() if hasattr(v, "item") else v) for v in levels)
+    with np.errstate(over="ignore"):
+        features = X.astype(np.float32)
+    if not np.isfinite(features).all() or not np.isfinite(values).all():
+        raise DataError("X and y must be finite numbers (within ±3.4e38): replace NaN and infinite values first")
+    return Dataset("arrays", features, values, task, classes=classes,
+                   description=f"arrays: {len(y)} rows of shape {X.shape[1:]} ({task})")
