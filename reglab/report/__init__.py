@@ -22,8 +22,8 @@ from reglab.store import Store
 
 def draw_figures(data: ReportData) -> dict:
     """The study's figures by name, in page order (only those it has data for)."""
-    from reglab.report.figures import (comparison_figure, histogram_figure, learning_figure, palette, path_figure,
-                                       validation_figure)
+    from reglab.report.figures import (comparison_figure, grid_figure, histogram_figure, learning_figure, palette,
+                                       path_figure, validation_figure)
 
     colours = palette(data.methods)
     found = {}
@@ -31,6 +31,8 @@ def draw_figures(data: ReportData) -> dict:
         found["comparison"] = comparison_figure(data.comparison, colours)
     if data.curves:
         found["validation-curves"] = validation_figure(data.curves, colours, data.settings.get("rule", "1se"))
+    if data.grids:
+        found["validation-grids"] = grid_figure(data.grids, colours)
     if any(c.epochs for c in data.learning):
         found["learning-curves"] = learning_figure(data.learning, colours)
     if any(h.counts for h in data.histograms):

@@ -13,55 +13,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable
 
+from reglab.results import StudySummary, number
 from reglab.store import Store, StudyRecord, TrialRecord
-
-BASELINE = "none"
-NAN = math.nan
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean with its 95% interval."""
-
-    mean: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, stored: dict | None) -> "Estimate":
-        stored = stored or {}
-        return cls(*(_number(stored.get(k)) for k in ("mean", "low", "high")))
-
-
-@dataclass(frozen=True)
-class MethodResult:
-    """One method's row of the comparison."""
-
-    method: str
-    chosen: str
-    train: Estimate
-    test: Estimate
-    gap: Estimate
-    test_values: tuple[float, ...]  # per seed, NaN where a run diverged or failed
-    zeros: float  # fraction of exact zero weights
-    weight_norm: float
-    units_pruned: float
-    outcome: str
-    vs_baseline: dict | None  # paired difference to the baseline: mean_diff, low, high, p_value, n, significant
-
-
-@dataclass(frozen=True)
-class Comparison:
-    task: str
-    metric: str  # accuracy | r2
-    methods: tuple[MethodResult, ...]
-    baseline: str | None  # the unregularized method, when the study has it
-    winner: str | None
-    runner_up: str | None
-    winner_significant: bool
-    lead: dict | None  # winner minus runner-up, paired over seeds
-    tied: tuple[str, ...] = ()  # the best methods, when they tie on every seed (then there is no winner)
-
 
 @dataclass(frozen=True)
 class ValidationCurve:
@@ -79,6 +32,20 @@ class ValidationCurve:
     other_seeds: tuple[tuple[float, ...], ...]
     categorical: bool  # a product grid: points are labels, not values
     log_x: bool
+
+
+@dataclass(frozen=True)
+class ValidationGrid:
+    """A method tuned over two knobs: one seed's cross-validated mean validation loss at every pair of values."""
+
+    method: str
+    parameters: tuple[str, str]  # the knobs along x and along y
+    x: tuple[float, ...]  # the first knob's grid values
+    y: tuple[float, ...]
+    mean: tuple[tuple[float, ...], ...]  # one row per y value, one column per x value; NaN where a fold diverged
+    best: tuple[int, int]  # (x index, y index) of the minimum
+    chosen: tuple[int, int] | None  # the cell of the point the study chose for this seed
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -148,8 +115,9 @@ class ReportData:
     kind: str  # compare | tune | path
     settings: dict
     methods: tuple[str, ...]
-    comparison: Comparison | None
+    comparison: StudySummary | None  # None for a path study, and until a study has finished
     curves: tuple[ValidationCurve, ...]
+    grids: tuple[ValidationGrid, ...]
     learning: tuple[LearningCurve, ...]
     histograms: tuple[WeightHistogram, ...]
     path: RegularizationPath | None
@@ -161,10 +129,12 @@ def read_report(store: Store, name: str) -> ReportData:
     """Everything a report shows about study ``name``, read from ``store`` (which is not changed)."""
     study = store.study(name)
     trials = store.trials(study.id)
-    summary = study.summary or {}
-    kind = "path" if summary.get("kind") == "path" else study.settings.get("kind", "compare")
-    methods = method_order(study, trials)
+    stored = study.summary or {}
+    kind = "path" if stored.get("kind") == "path" else study.settings.get("kind", "compare")
+    summary = StudySummary.from_dict(stored) if kind != "path" and stored.get("methods") else None
+    methods = method_order(summary, study.settings, trials)
     tests = chosen_tests(methods, summary, trials)
+    rule = study.settings.get("rule", "1se")
     return ReportData(
         study=study.name,
         store=str(store.path),
@@ -172,29 +142,29 @@ def read_report(store: Store, name: str) -> ReportData:
         kind=kind,
         settings=study.settings,
         methods=methods,
-        comparison=comparison(summary),
-        curves=validation_curves(summary, study.settings.get("rule", "1se")),
+        comparison=summary,
+        curves=validation_curves(summary, rule),
+        grids=validation_grids(summary),
         learning=tuple(learning_curve(m, tests[m], store.history, study.settings.get("epochs")) for m in methods),
         histograms=tuple(weight_histogram(m, tests[m]) for m in methods),
-        path=regularization_path(summary),
+        path=regularization_path(stored),
         run=run_info(study, trials),
         command=reproduce_command(kind, study.settings),
     )
 
 
-def method_order(study: StudyRecord, trials: list[TrialRecord]) -> tuple[str, ...]:
+def method_order(summary: StudySummary | None, settings: dict, trials: list[TrialRecord]) -> tuple[str, ...]:
     """The study's methods in its own order: the summary's, else the settings', else first seen in trials."""
-    summary = study.summary or {}
-    if summary.get("methods"):
-        return tuple(m["method"] for m in summary["methods"])
-    if study.settings.get("methods"):
-        return tuple(study.settings["methods"])
+    if summary is not None:
+        return tuple(m.method for m in summary.methods)
+    if settings.get("methods"):
+        return tuple(settings["methods"])
     return tuple(dict.fromkeys(t.method for t in trials))
 
 
-def chosen_tests(methods: tuple[str, ...], summary: dict, trials: list[TrialRecord]) -> dict:
+def chosen_tests(methods: tuple[str, ...], summary: StudySummary | None, trials: list[TrialRecord]) -> dict:
     """Each method's seed-0 test trial at its chosen point (None where it is not stored)."""
-    chosen = {m["method"]: (m.get("chosen") or [None])[0] for m in summary.get("methods", [])}
+    chosen = {m.method: (m.chosen or [None])[0] for m in summary.methods} if summary is not None else {}
     found = {}
     for method in methods:
         runs = [t for t in trials if t.method == method and t.stage == "test" and t.seed == 0]
@@ -203,59 +173,83 @@ def chosen_tests(methods: tuple[str, ...], summary: dict, trials: list[TrialReco
     return found
 
 
-def comparison(summary: dict) -> Comparison | None:
-    if not summary.get("methods"):
-        return None
-    rows = tuple(
-        MethodResult(
-            method=m["method"],
-            chosen=m.get("chosen_label", ""),
-            train=Estimate.of(m.get("train_metric")),
-            test=Estimate.of(m.get("test_metric")),
-            gap=Estimate.of(m.get("gap")),
-            test_values=tuple(_number(v) for v in m.get("test_values", [])),
-            zeros=_number(m.get("zeros")),
-            weight_norm=_number(m.get("weight_norm")),
-            units_pruned=_number(m.get("units_pruned")),
-            outcome=m.get("outcome", ""),
-            vs_baseline=m.get("vs_baseline"),
-        )
-        for m in summary["methods"]
-    )
-    names = [r.method for r in rows]
-    return Comparison(summary.get("task", ""), summary.get("metric", ""), rows, BASELINE if BASELINE in names else None,
-                      summary.get("winner"), summary.get("runner_up"), bool(summary.get("winner_significant")),
-                      summary.get("lead"), tuple(summary.get("tied") or ()))
-
-
-def validation_curves(summary: dict, rule: str) -> tuple[ValidationCurve, ...]:
-    """One curve per tuned method: seed 0's (or the first stored seed's), with the other seeds' means."""
+def validation_curves(summary: StudySummary | None, rule: str) -> tuple[ValidationCurve, ...]:
+    """One curve per method tuned over one knob, or over more than two (their points in grid order): seed 0's
+    (or the first stored seed's), with the other seeds' means. Two knobs make a grid instead."""
     curves = []
-    for m in summary.get("methods", []):
-        stored = m.get("curves") or []
-        if not stored:
+    for m in summary.methods if summary is not None else ():
+        first = _first_seed(m.curves)
+        if first is None or len(_knobs(first)) == 2:
             continue
-        first = min(stored, key=lambda c: c.get("seed", 0))
         labels = tuple(first["labels"])
-        categorical = any("," in label for label in labels)
-        values = tuple(_number(v) for v in first["values"])
+        categorical = len(_knobs(first)) > 1
+        values = tuple(number(v) for v in first["values"])
         finite = [v for v in values if math.isfinite(v)]
         log_x = not categorical and bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 10
         curves.append(ValidationCurve(
-            method=m["method"],
-            parameter="grid point" if categorical else labels[0].split("=")[0],
+            method=m.method,
+            parameter="grid point" if categorical else _knobs(first)[0],
             values=values,
             labels=labels,
-            mean=tuple(_number(v) for v in first["mean"]),
-            se=tuple(_number(v) for v in first["se"]),
+            mean=tuple(number(v) for v in first["mean"]),
+            se=tuple(number(v) for v in first["se"]),
             best=first["best"],
             one_se=first["one_se"],
             chosen=first["one_se"] if rule == "1se" and not categorical else first["best"],
-            other_seeds=tuple(tuple(_number(v) for v in c["mean"]) for c in stored if c is not first),
+            other_seeds=tuple(tuple(number(v) for v in c["mean"]) for c in m.curves if c is not first),
             categorical=categorical,
             log_x=log_x,
         ))
     return tuple(curves)
+
+
+def validation_grids(summary: StudySummary | None) -> tuple[ValidationGrid, ...]:
+    """One grid per method tuned over two knobs: seed 0's (or the first stored seed's) CV mean loss at every
+    pair of values, its minimum, and the point the study chose for that seed."""
+    grids = []
+    for m in summary.methods if summary is not None else ():
+        first = _first_seed(m.curves)
+        if first is None or len(_knobs(first)) != 2:
+            continue
+        points = [_point(label) for label in first["labels"]]
+        x_name, y_name = _knobs(first)
+        xs = tuple(dict.fromkeys(p[x_name] for p in points))
+        ys = tuple(dict.fromkeys(p[y_name] for p in points))
+        cells = {(xs.index(p[x_name]), ys.index(p[y_name])): number(v) for p, v in zip(points, first["mean"])}
+        seed = first.get("seed", 0)
+        chosen = m.chosen[seed] if seed < len(m.chosen) else {}
+        best = points[first["best"]]
+        grids.append(ValidationGrid(
+            method=m.method,
+            parameters=(x_name, y_name),
+            x=xs,
+            y=ys,
+            mean=tuple(tuple(cells.get((i, j), math.nan) for i in range(len(xs))) for j in range(len(ys))),
+            best=(xs.index(best[x_name]), ys.index(best[y_name])),
+            chosen=_nearest(xs, chosen.get(x_name), ys, chosen.get(y_name)),
+            seed=seed,
+        ))
+    return tuple(grids)
+
+
+def _first_seed(curves: list[dict]) -> dict | None:
+    return min(curves, key=lambda c: c.get("seed", 0)) if curves else None
+
+
+def _knobs(curve: dict) -> tuple[str, ...]:
+    """The tuned knobs of a stored curve, from its first label (``l2=0.001,dropout=0.1``)."""
+    return tuple(_point(curve["labels"][0])) if curve.get("labels") else ()
+
+
+def _point(label: str) -> dict[str, float]:
+    return {name: float(value) for name, value in (part.split("=", 1) for part in label.split(","))}
+
+
+def _nearest(xs: tuple[float, ...], x: float | None, ys: tuple[float, ...], y: float | None) -> tuple[int, int] | None:
+    """The grid cell of a chosen point (labels keep 6 significant digits; the point keeps them all)."""
+    if x is None or y is None:
+        return None
+    return (min(range(len(xs)), key=lambda i: abs(xs[i] - x)), min(range(len(ys)), key=lambda j: abs(ys[j] - y)))
 
 
 def learning_curve(method: str, trial: TrialRecord | None, history: Callable[[int], list[dict]],
@@ -265,13 +259,13 @@ def learning_curve(method: str, trial: TrialRecord | None, history: Callable[[in
         return LearningCurve(method, "missing", (), (), (), None, None)
     rows = history(trial.id)
     epochs = tuple(int(r.get("epoch", i)) for i, r in enumerate(rows))
-    val = tuple(_number(r.get("val_loss")) for r in rows)
+    val = tuple(number(r.get("val_loss")) for r in rows)
     stopped = epochs[-1] if trial.status == "completed" and planned_epochs and 0 < len(rows) < planned_epochs else None
     restored = None
     if trial.status == "completed" and trial.config.get("regularization", {}).get("early_stopping") is not None:
         finite = [i for i, v in enumerate(val) if math.isfinite(v)]
         restored = epochs[min(finite, key=lambda i: val[i])] if finite else None
-    return LearningCurve(method, trial.status, epochs, tuple(_number(r.get("train_loss")) for r in rows), val,
+    return LearningCurve(method, trial.status, epochs, tuple(number(r.get("train_loss")) for r in rows), val,
                          stopped, restored)
 
 
@@ -287,19 +281,19 @@ def weight_histogram(method: str, trial: TrialRecord | None) -> WeightHistogram:
 def regularization_path(summary: dict) -> RegularizationPath | None:
     if summary.get("kind") != "path":
         return None
-    coefs = tuple(tuple(_number(c) for c in row) for row in summary["coefs"])
+    coefs = tuple(tuple(number(c) for c in row) for row in summary["coefs"])
     width = len(coefs[0]) if coefs else 0
     names = tuple(summary.get("feature_names") or (f"x{j}" for j in range(width)))
     return RegularizationPath(
         penalty=summary.get("penalty", ""),
-        strengths=tuple(_number(s) for s in summary["strengths"]),
+        strengths=tuple(number(s) for s in summary["strengths"]),
         coefs=coefs,
         feature_names=names,
         nonzeros=tuple(summary.get("nonzeros", ())),
         choices=dict(summary.get("choices", {})),
-        cv_mean=tuple(_number(v) for v in summary.get("cv_mean", ())),
-        cv_se=tuple(_number(v) for v in summary.get("cv_se", ())),
-        test_mse=tuple(_number(v) for v in summary.get("test_mse", ())),
+        cv_mean=tuple(number(v) for v in summary.get("cv_mean", ())),
+        cv_se=tuple(number(v) for v in summary.get("cv_se", ())),
+        test_mse=tuple(number(v) for v in summary.get("test_mse", ())),
     )
 
 
@@ -340,7 +334,3 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _number(value) -> float:
-    return NAN if value is None else float(value)

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from reglab.report.data import (BASELINE, Comparison, LearningCurve, RegularizationPath, ValidationCurve,
-                                WeightHistogram)
+from reglab.report.data import LearningCurve, RegularizationPath, ValidationCurve, ValidationGrid, WeightHistogram
+from reglab.results import BASELINE, StudySummary
 
 BASELINE_COLOUR = "#4d4d4d"
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
@@ -39,6 +39,10 @@ MINIMUM = {"marker": "o", "markersize": 10, "markerfacecolor": "none", "markered
 ONE_SE = {"marker": "D", "markersize": 7, "markerfacecolor": "none", "markeredgecolor": "#d62728",
           "markeredgewidth": 1.5, "linestyle": "none"}
 CHOSEN = {"marker": "*", "markersize": 8, "linestyle": "none"}
+GRID_MINIMUM = {**MINIMUM, "markeredgecolor": "#d62728", "markeredgewidth": 1.5}
+GRID_CHOSEN = {"marker": "*", "markersize": 12, "markerfacecolor": "white", "markeredgecolor": "black",
+               "linestyle": "none"}
+DIVERGED_CELL = "#bbbbbb"
 STOPPED = {"linewidth": 0.9, "linestyle": "-."}
 DIVERGED = {"color": "#d62728", "linewidth": 1.2, "linestyle": ":"}
 RESTORED = {"marker": "*", "markersize": 10, "linestyle": "none"}
@@ -79,7 +83,7 @@ def to_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def comparison_figure(data: Comparison, colours: dict[str, str]) -> Figure:
+def comparison_figure(data: StudySummary, colours: dict[str, str]) -> Figure:
     """Test metric and generalization gap per method, each with its 95% interval; baseline and winner marked."""
     rows = data.methods
     metric = literal({"accuracy": "accuracy", "r2": "R²"}.get(data.metric, data.metric))
@@ -87,7 +91,7 @@ def comparison_figure(data: Comparison, colours: dict[str, str]) -> Figure:
         figure = Figure(figsize=(9.5, 1.2 + 0.42 * len(rows)), layout="constrained")
         test_axes, gap_axes = figure.subplots(1, 2, sharey=True, width_ratios=(3, 2))
         y = range(len(rows))
-        for axes, field in ((test_axes, "test"), (gap_axes, "gap")):
+        for axes, field in ((test_axes, "test_metric"), (gap_axes, "gap")):
             for i, row in zip(y, rows):
                 estimate = getattr(row, field)
                 if not math.isfinite(estimate.mean):
@@ -100,8 +104,8 @@ def comparison_figure(data: Comparison, colours: dict[str, str]) -> Figure:
                 axes.errorbar(estimate.mean, i, xerr=error, fmt="D" if row.method == data.winner else "o",
                               color=colours[row.method], markersize=7 if row.method == data.winner else 5, capsize=4)
         baseline = next((r for r in rows if r.method == data.baseline), None)
-        if baseline is not None and math.isfinite(baseline.test.mean):
-            test_axes.axvline(baseline.test.mean, color=BASELINE_COLOUR, linestyle="--", linewidth=1,
+        if baseline is not None and math.isfinite(baseline.test_metric.mean):
+            test_axes.axvline(baseline.test_metric.mean, color=BASELINE_COLOUR, linestyle="--", linewidth=1,
                               label=f"{BASELINE} (unregularized)")
             test_axes.legend(loc="lower right")
         gap_axes.axvline(0.0, color="black", linewidth=0.8)
@@ -117,7 +121,7 @@ def comparison_figure(data: Comparison, colours: dict[str, str]) -> Figure:
     return figure
 
 
-def _method_tick(method: str, data: Comparison) -> str:
+def _method_tick(method: str, data: StudySummary) -> str:
     if method == data.winner:
         return literal(f"{method} ★ winner")
     return literal(f"{method} (baseline)" if method == data.baseline else method)
@@ -153,6 +157,33 @@ def validation_figure(curves: tuple[ValidationCurve, ...], colours: dict[str, st
                    ("minimum + 1 SE", {"color": "gray", "linestyle": "--", "linewidth": 0.8}),
                    ("minimum", MINIMUM), ("1-SE choice", ONE_SE), (f"chosen ({rule} rule)", CHOSEN)]
         _key(figure, [e for e in entries if e[0] != "other seeds" or any(c.other_seeds for c in curves)])
+    return figure
+
+
+def grid_figure(grids: tuple[ValidationGrid, ...], colours: dict[str, str]) -> Figure:
+    """Cross-validated mean validation loss over each two-knob grid as a heatmap; minimum and choice marked."""
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=DIVERGED_CELL)
+    with style():
+        figure, panels = _grid(len(grids), 3.2)
+        for axes, grid in zip(panels, grids):
+            image = axes.imshow(grid.mean, cmap=cmap, origin="lower", aspect="auto")
+            figure.colorbar(image, ax=axes, label="CV validation loss")
+            if len(grid.x) * len(grid.y) <= 36:
+                for j, row in enumerate(grid.mean):
+                    for i, value in enumerate(row):
+                        dark = math.isfinite(value) and image.norm(value) < 0.5  # viridis: low is dark
+                        axes.text(i, j, f"{value:.3f}" if math.isfinite(value) else "diverged", ha="center",
+                                  va="center", fontsize=6, color="white" if dark else "black")
+            axes.plot(*grid.best, **GRID_MINIMUM)
+            if grid.chosen is not None:
+                axes.plot(*grid.chosen, **GRID_CHOSEN)
+            axes.set_xticks(range(len(grid.x)), [f"{v:.3g}" for v in grid.x], rotation=30, ha="right")
+            axes.set_yticks(range(len(grid.y)), [f"{v:.3g}" for v in grid.y])
+            axes.grid(False)
+            axes.set_title(literal(f"{grid.method} (seed {grid.seed})"), color=colours[grid.method])
+            axes.set_xlabel(literal(grid.parameters[0]))
+            axes.set_ylabel(literal(grid.parameters[1]))
+        _key(figure, [("minimum", GRID_MINIMUM), ("chosen", GRID_CHOSEN)])
     return figure
 
 

@@ -11,7 +11,8 @@ import math
 from datetime import datetime, timezone
 from html import escape
 
-from reglab.report.data import Comparison, ReportData
+from reglab.report.data import ReportData
+from reglab.results import Paired, StudySummary
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #222;
@@ -74,6 +75,12 @@ def page(data: ReportData, figures: dict[str, str], colours: dict[str, str]) -> 
             "±1 standard error across folds. The circle marks the minimum; the diamond the strongest "
             "regularization within one standard error of it; the star the point this study chose (by its "
             f"{escape(str(settings.get('rule', '1se')))} rule)."))
+    if "validation-grids" in figures:
+        parts.append(_section(
+            "Validation grids", figures["validation-grids"],
+            "Methods tuned over two knobs: the cross-validated mean validation loss of every pair of values on "
+            "one seed (grey: a fold diverged). The circle marks the minimum, the star the point this study chose: "
+            "a grid of two knobs has no single direction of stronger regularization, so it takes the minimum."))
     if "learning-curves" in figures:
         parts.append(_section(
             "Learning curves", figures["learning-curves"],
@@ -94,7 +101,7 @@ def page(data: ReportData, figures: dict[str, str], colours: dict[str, str]) -> 
     return "\n".join(parts) + "\n"
 
 
-def verdict(data: Comparison) -> str:
+def verdict(data: StudySummary) -> str:
     """The answer in one or two sentences (HTML)."""
     metric = _metric(data)
     if data.tied:
@@ -103,8 +110,8 @@ def verdict(data: Comparison) -> str:
     if data.winner is None:
         return "No method has a test score: every run diverged or failed, or too few test rows to score."
     winner = next(m for m in data.methods if m.method == data.winner)
-    text = (f"Winner: <strong>{escape(data.winner)}</strong> (test {metric} {_num(winner.test.mean)}, "
-            f"95% interval {_interval(winner.test)}).")
+    text = (f"Winner: <strong>{escape(data.winner)}</strong> (test {metric} {_num(winner.test_metric.mean)}, "
+            f"95% interval {_interval(winner.test_metric)}).")
     if data.runner_up is None:
         return text + " No other method finished, so there is nothing to compare it with."
     lead = data.lead
@@ -112,17 +119,16 @@ def verdict(data: Comparison) -> str:
         text += f" Its lead over {escape(data.runner_up)} cannot be tested: too few seeds finished for both."
     else:
         significance = "significant" if data.winner_significant else "not significant"
-        text += (f" Its lead over {escape(data.runner_up)} is {_signed(lead['mean_diff'])} "
-                 f"(95% interval [{_num(lead['low'])}, {_num(lead['high'])}], paired over "
-                 f"{escape(str(lead['n']))} seeds, p = {_p(lead['p_value'])}): <strong>{significance}</strong> "
-                 "at the 5% level.")
+        text += (f" Its lead over {escape(data.runner_up)} is {_signed(lead.mean_diff)} "
+                 f"(95% interval [{_num(lead.low)}, {_num(lead.high)}], paired over {lead.n} seeds, "
+                 f"p = {_p(lead.p_value)}): <strong>{significance}</strong> at the 5% level.")
     if winner.vs_baseline:
         versus = winner.vs_baseline
-        text += f" Against the unregularized baseline: {_versus(versus)}, p = {_p(versus['p_value'])}."
+        text += f" Against the unregularized baseline: {_versus(versus)}, p = {_p(versus.p_value)}."
     return text
 
 
-def comparison_caption(data: Comparison) -> str:
+def comparison_caption(data: StudySummary) -> str:
     baseline = ("The dashed line is the unregularized baseline (none)." if data.baseline
                 else "The study has no unregularized baseline (none).")
     return (f"Left: test {_metric(data)} of each method at its chosen strength, mean over seeds with its 95% "
@@ -130,21 +136,21 @@ def comparison_caption(data: Comparison) -> str:
             "which regularization should narrow.")
 
 
-def comparison_table(data: Comparison, colours: dict[str, str]) -> str:
+def comparison_table(data: StudySummary, colours: dict[str, str]) -> str:
     metric = _metric(data)
     pruned = any(m.units_pruned > 0 for m in data.methods)
     head = ["method", "chosen", f"train {metric}", f"test {metric}", "95% interval", "gap", "zeros", "‖w‖"]
     head += ["units pruned"] * pruned + ["vs none (paired, 95% interval)", "p"] * bool(data.baseline) + ["outcome"]
     rows = []
     for m in data.methods:
-        cells = [_method_cell(m.method, colours), f'<td class="l">{escape(m.chosen)}</td>', _td(_num(m.train.mean)),
-                 _td(_num(m.test.mean)), _td(_interval(m.test)), _td(_signed(m.gap.mean)), _td(_percent(m.zeros)),
-                 _td(_num(m.weight_norm, 2))]
+        cells = [_method_cell(m.method, colours), f'<td class="l">{escape(m.chosen_label)}</td>',
+                 _td(_num(m.train_metric.mean)), _td(_num(m.test_metric.mean)), _td(_interval(m.test_metric)),
+                 _td(_signed(m.gap.mean)), _td(_percent(m.zeros)), _td(_num(m.weight_norm, 2))]
         if pruned:
             cells.append(_td(_num(m.units_pruned, 1)))
         if data.baseline:
-            v = m.vs_baseline or {}
-            cells += [_td(_versus(v)), _td(_p(v.get("p_value")) + (" *" if v.get("significant") else ""))]
+            v = m.vs_baseline
+            cells += [_td(_versus(v)), _td("—" if v is None else _p(v.p_value) + " *" * v.significant)]
         cells.append(f'<td class="l">{escape(m.outcome)}</td>')
         row_class = ' class="winner"' if m.method == data.winner else ""
         rows.append(f"<tr{row_class}>{''.join(cells)}</tr>")
@@ -246,11 +252,11 @@ def _method_cell(method: str, colours: dict[str, str]) -> str:
             f"{escape(method)}</td>")
 
 
-def _versus(v: dict) -> str:
-    return f"{_signed(v['mean_diff'])} [{_num(v['low'])}, {_num(v['high'])}]" if v else "—"
+def _versus(v: Paired | None) -> str:
+    return "—" if v is None else f"{_signed(v.mean_diff)} [{_num(v.low)}, {_num(v.high)}]"
 
 
-def _metric(data: Comparison) -> str:
+def _metric(data: StudySummary) -> str:
     return escape({"accuracy": "accuracy", "r2": "R²"}.get(data.metric, data.metric))
 
 

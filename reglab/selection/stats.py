@@ -7,10 +7,11 @@ the variation the seeds share (a paired design). NaN in the inputs gives NaN in 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+from reglab.results import Paired
 
 
 def _check_confidence(confidence: float) -> float:
@@ -43,16 +44,6 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     sd = float(x.std(ddof=1))
     half = float(stats.t.ppf((1 + confidence) / 2, x.size - 1)) * sd / math.sqrt(x.size)
     return mean, sd, mean - half, mean + half
-
-
-@dataclass(frozen=True)
-class Paired:
-    mean_diff: float  # mean of a − b
-    low: float  # Student t interval of the mean difference
-    high: float
-    p_value: float  # two-sided paired t-test of "mean difference = 0"
-    n: int  # number of pairs
-    significant: bool  # p_value < 1 − confidence, i.e. the interval excludes 0
 
 
 def paired_comparison(a, b, confidence: float = 0.95) -> Paired:

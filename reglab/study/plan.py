@@ -89,9 +89,14 @@ def cv_trials(settings: StudySettings, method: str, task: str) -> list[PlannedTr
     ]
 
 
+def test_trial_key(method: str, point: dict, seed: int) -> str:
+    """The key of a seed's test trial at ``point``."""
+    return f"{method}|{point_label(point)}|test|seed={seed}"
+
+
 def test_trial(settings: StudySettings, method: str, point: dict, task: str, seed: int) -> PlannedTrial:
     """The refit of a chosen point on a seed's whole training part, scored on its test split."""
-    return PlannedTrial(f"{method}|{point_label(point)}|test|seed={seed}", method, "test", None, seed, point,
+    return PlannedTrial(test_trial_key(method, point, seed), method, "test", None, seed, point,
                         trial_config(settings, method, point, task, seed))
 
 

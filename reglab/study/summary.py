@@ -7,86 +7,26 @@ that holds the same trials gives the same summary.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 
+from reglab.results import BASELINE, Interval, MethodSummary, Paired, StudySummary
 from reglab.selection.cv import CVCurve, cv_curve
-from reglab.selection.stats import Paired, mean_interval, paired_comparison
+from reglab.selection.stats import mean_interval, paired_comparison
 from reglab.store import TrialRecord
-from reglab.study.plan import grid_points, point_label, stronger_direction
+from reglab.study.plan import grid_points, point_label, stronger_direction, test_trial_key
 from reglab.study.settings import StudySettings
 
-BASELINE = "none"
 METRIC_RANGES = {"classification": (0.0, 1.0), "regression": (-math.inf, 1.0)}  # accuracy, R²
 
 
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    sd: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, values: list[float], within: tuple[float, float] = (-math.inf, math.inf)) -> "Interval":
-        """Mean, sd and the 95% t-interval of the finite values, the interval clipped to ``within`` (the
-        range the quantity can take: an accuracy's t-interval would otherwise reach past 1)."""
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        if not finite:
-            return cls(math.nan, math.nan, math.nan, math.nan)
-        mean, sd, low, high = mean_interval(finite)
-        return cls(mean, sd, max(low, within[0]), min(high, within[1]))
-
-
-@dataclass
-class MethodSummary:
-    method: str
-    chosen: list[dict]  # the chosen grid point of each seed
-    train_metric: Interval
-    test_metric: Interval
-    gap: Interval
-    zeros: float
-    weight_norm: float
-    units_pruned: float
-    outcome: str  # completed, or e.g. "diverged 1/3"
-    test_values: list[float]  # per seed, NaN where a run diverged or failed
-    vs_baseline: Paired | None = None
-    curves: list[dict] = field(default_factory=list)  # per seed: values, mean, se, best, one_se, labels
-
-    @property
-    def chosen_label(self) -> str:
-        """The chosen values over seeds, e.g. ``l2=0.00316`` or ``l2=0.001 | l2=0.01`` when seeds differ."""
-        labels = [",".join(f"{k}={v:.3g}" for k, v in p.items()) or "-" for p in self.chosen]
-        unique = sorted(set(labels), key=labels.index)
-        return "fixed" if unique == ["-"] else " | ".join(unique)
-
-
-@dataclass
-class StudySummary:
-    task: str
-    metric: str  # accuracy | r2
-    methods: list[MethodSummary]
-    winner: str | None  # None when nothing finished, or when the best two tie on every seed
-    runner_up: str | None
-    lead: Paired | None  # winner minus runner-up over the same seeds
-    tied: list[str] = field(default_factory=list)  # the best methods, when their test scores are equal on every seed
-
-    @property
-    def winner_significant(self) -> bool:
-        return bool(self.lead and self.lead.significant)
-
-    def to_dict(self) -> dict:
-        return {
-            "task": self.task,
-            "metric": self.metric,
-            "methods": [asdict(m) | {"chosen_label": m.chosen_label} for m in self.methods],
-            "winner": self.winner,
-            "runner_up": self.runner_up,
-            "winner_significant": self.winner_significant,
-            "tied": self.tied,
-            "lead": asdict(self.lead) if self.lead else None,
-        }
+def interval(values: list[float], within: tuple[float, float] = (-math.inf, math.inf)) -> Interval:
+    """Mean, sd and the 95% t-interval of the finite values, the interval clipped to ``within`` (the range the
+    quantity can take: an accuracy's t-interval would otherwise reach past 1)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return Interval(math.nan, math.nan, math.nan, math.nan)
+    mean, sd, low, high = mean_interval(finite)
+    return Interval(mean, sd, max(low, within[0]), min(high, within[1]))
 
 
 def choose(settings: StudySettings, method: str, seed: int, records: list[TrialRecord]) -> tuple[dict, CVCurve | None]:
@@ -147,7 +87,7 @@ def _summarize_method(settings: StudySettings, method: str, records: list[TrialR
             curves.append({"seed": seed, "values": curve.values.tolist(), "mean": curve.mean.tolist(),
                            "se": curve.se.tolist(), "best": curve.best_index, "one_se": curve.one_se_index,
                            "labels": [point_label(p) for p in grid_points(settings, settings.regularization(method))]})
-        key = f"{method}|{point_label(point)}|test|seed={seed}"
+        key = test_trial_key(method, point, seed)
         tests.append(next((r for r in records if r.key == key), None))
     metric = [r.metrics.get("eval_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]
     train = [r.metrics.get("train_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]
@@ -157,9 +97,9 @@ def _summarize_method(settings: StudySettings, method: str, records: list[TrialR
     return MethodSummary(
         method=method,
         chosen=chosen,
-        train_metric=Interval.of(train, metric_range),
-        test_metric=Interval.of(metric, metric_range),
-        gap=Interval.of([a - b for a, b in zip(train, metric)]),
+        train_metric=interval(train, metric_range),
+        test_metric=interval(metric, metric_range),
+        gap=interval([a - b for a, b in zip(train, metric)]),
         zeros=_mean([r.metrics.get("zeros", math.nan) for r in done]),
         weight_norm=_mean([r.metrics.get("weight_norm", math.nan) for r in done]),
         units_pruned=_mean([r.metrics.get("units_pruned", math.nan) for r in done]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,21 @@ from reglab.store import Store
 EDGES = [-1.0, -0.5, 0.0, 0.5, 1.0]
 SETTINGS = {"data": "digits", "epochs": 5, "folds": 2, "seeds": 2, "rule": "1se", "lr": 0.01,
             "model": {"kind": "mlp", "hidden": [8], "activation": "relu"}, "grids": {}}
-GRIDS = {"l1": [1e-4, 1e-3, 1e-2, 1e-1], "dropout": [0.1, 0.3, 0.5], "early-stopping": [2, 5]}
+GRIDS = {"l1": [1e-4, 1e-3, 1e-2, 1e-1], "dropout": [0.1, 0.3, 0.5], "early-stopping": [2, 5],
+         "elasticnet+l1_ratio": {"elasticnet": [1e-3, 1e-2, 1e-1], "l1_ratio": [0.2, 0.5, 0.8]}}
+BEST_2D = 5  # the grid point of a two-knob method with the least CV loss: elasticnet=0.01, l1_ratio=0.8
+
+
+def grid_points(method: str) -> list[dict]:
+    """The hand-made grid of ``method`` as points (a product of two knobs' values for a two-knob method)."""
+    grid = GRIDS.get(method, [])
+    if isinstance(grid, dict):
+        return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return [{method: value} for value in grid]
+
+
+def label(point: dict) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in point.items()) or "-"
 
 
 def interval(mean: float) -> dict:
@@ -43,8 +58,9 @@ def make_study(path: Path, name: str = "hand", methods=("none", "l1", "dropout",
         study = store.start_study(name, settings, resume=False)
         for i, method in enumerate(methods):
             tuned = method in GRIDS
-            grid = GRIDS.get(method, [])
-            point = {method: grid[1]} if tuned else {}
+            points = grid_points(method)
+            two_knobs = isinstance(GRIDS.get(method), dict)
+            point = points[BEST_2D if two_knobs else 1] if tuned else {}
             bad = method in diverged
             for seed in range(2):
                 epochs = 3 if method == "early-stopping" else settings["epochs"]
@@ -53,16 +69,18 @@ def make_study(path: Path, name: str = "hand", methods=("none", "l1", "dropout",
                     "units_pruned": i if method == "l1" else 0, "epochs": epochs,
                     "weight_histogram": {"edges": EDGES, "counts": [1 + i, 10 * (i + 1), 30, 2 + seed], "exact_zeros": 5 * i}}
                 config = {"point": point, "regularization": {"early_stopping": point.get(method) if method == "early-stopping" else None}}
-                label = ",".join(f"{k}={v:g}" for k, v in point.items()) or "-"
-                store.record_trial(study.id, f"{method}|{label}|test|seed={seed}", method, "test", None, seed, config,
+                store.record_trial(study.id, f"{method}|{label(point)}|test|seed={seed}", method, "test", None, seed, config,
                                    "diverged" if bad else "completed", metrics, 0.25 + i, history(method, seed, epochs, bad))
-            curves = [{"seed": seed, "values": grid, "labels": [f"{method}={v:g}" for v in grid],
-                       "mean": [0.5 + 0.1 * k + 0.01 * seed + 0.001 * i for k in range(len(grid))],
-                       "se": [0.02 + 0.001 * k for k in range(len(grid))], "best": 0, "one_se": 1}
+            best = BEST_2D if two_knobs else 0
+            curves = [{"seed": seed, "values": list(range(len(points))) if two_knobs else GRIDS[method],
+                       "labels": [label(p) for p in points],
+                       "mean": [0.5 + 0.1 * abs(k - best) + 0.01 * seed + 0.001 * i for k in range(len(points))],
+                       "se": [0.02 + 0.001 * k for k in range(len(points))], "best": best,
+                       "one_se": best if two_knobs else 1}
                       for seed in range(2)] if tuned and not bad else []
             test = math.nan if bad else 0.8 + 0.01 * i
             rows.append({
-                "method": method, "chosen": [point, point], "chosen_label": label,
+                "method": method, "chosen": [point, point], "chosen_label": label(point) if tuned else "fixed",
                 "train_metric": interval(math.nan if bad else 0.9), "test_metric": interval(test),
                 "gap": interval(math.nan if bad else 0.9 - test), "zeros": math.nan if bad else 0.1 * i,
                 "weight_norm": math.nan if bad else 2.0 + i, "units_pruned": 0.0, "outcome": "diverged 2/2" if bad else "completed",

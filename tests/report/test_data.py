@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 from reglab.cli import build_parser
 from reglab.cli.options import settings_from_args
 from reglab.report.data import read_report, reproduce_command
+from reglab.results import StudySummary
 from reglab.store import Store
 from reglab.study import StudySettings
 
@@ -24,15 +26,42 @@ def test_comparison_is_the_stored_summary(store_path: Path, hand) -> None:
     assert data.methods == ("none", "l1", "dropout", "early-stopping")
     comparison = data.comparison
     assert (comparison.winner, comparison.runner_up, comparison.baseline) == ("early-stopping", "dropout", "none")
-    assert comparison.lead == summary["lead"] and not comparison.winner_significant
+    assert asdict(comparison.lead) == summary["lead"] and not comparison.winner_significant
     for row, stored in zip(comparison.methods, summary["methods"]):
-        assert row.method == stored["method"] and row.chosen == stored["chosen_label"]
-        for field, key in (("test", "test_metric"), ("train", "train_metric"), ("gap", "gap")):
-            estimate = getattr(row, field)
-            assert (estimate.mean, estimate.low, estimate.high) == tuple(stored[key][k] for k in ("mean", "low", "high"))
-        assert row.test_values == tuple(stored["test_values"])
+        assert row.method == stored["method"] and row.chosen_label == stored["chosen_label"]
+        for key in ("test_metric", "train_metric", "gap"):
+            assert asdict(getattr(row, key)) == stored[key]
+        assert row.test_values == stored["test_values"]
         assert (row.zeros, row.weight_norm, row.outcome) == (stored["zeros"], stored["weight_norm"], stored["outcome"])
-        assert row.vs_baseline == stored["vs_baseline"]
+        assert (row.vs_baseline and asdict(row.vs_baseline)) == stored["vs_baseline"]
+
+
+def test_a_summary_stored_by_an_earlier_version_reads_with_empty_fields(store_path: Path, hand) -> None:
+    """An earlier reglab stored no ``tied`` (as the hand-made summary) and may lack any other field."""
+    hand.make_study(store_path, methods=("none", "l1"))
+    with Store(store_path) as store:
+        study = store.study("hand")
+        summary = study.summary
+        assert "tied" not in summary
+        del summary["lead"]
+        for row in summary["methods"]:
+            for key in ("units_pruned", "curves", "vs_baseline", "chosen_label"):
+                del row[key]
+            del row["test_metric"]["sd"]
+        store.finish_study(study.id, summary)
+    comparison = read(store_path).comparison
+    assert comparison.tied == [] and comparison.lead is None and comparison.winner == "l1"
+    none, l1 = comparison.methods
+    assert math.isnan(l1.units_pruned) and l1.curves == [] and l1.vs_baseline is None
+    assert l1.chosen_label == "l1=0.001" and math.isnan(l1.test_metric.sd) and l1.test_metric.mean == 0.81
+
+
+def test_the_typed_summary_round_trips_through_the_store_format(store_path: Path, hand) -> None:
+    summary = hand.make_study(store_path)
+    typed = StudySummary.from_dict(summary)
+    assert StudySummary.from_dict(typed.to_dict()) == typed
+    stored = {k: v for k, v in typed.to_dict().items() if k != "tied"}
+    assert stored == {k: v for k, v in summary.items()}
 
 
 def test_validation_curves_are_seed_zero_with_the_other_seeds_overlaid(store_path: Path, hand) -> None:
@@ -48,17 +77,31 @@ def test_validation_curves_are_seed_zero_with_the_other_seeds_overlaid(store_pat
     assert curves["l1"].log_x and not curves["dropout"].log_x and not curves["early-stopping"].log_x
 
 
-def test_min_rule_and_product_grids(store_path: Path, hand) -> None:
+def test_min_rule_and_product_grids_of_three_knobs(store_path: Path, hand) -> None:
     hand.make_study(store_path, methods=("l1",), settings={"rule": "min"})
     with Store(store_path) as store:
         study = store.study("hand")
         summary = study.summary
-        summary["methods"][0]["curves"][0]["labels"] = ["l2=0.1,dropout=0.1", "l2=0.1,dropout=0.5",
-                                                        "l2=1,dropout=0.1", "l2=1,dropout=0.5"]
+        summary["methods"][0]["curves"][0]["labels"] = ["l2=0.1,dropout=0.1,maxnorm=3", "l2=0.1,dropout=0.5,maxnorm=3",
+                                                        "l2=1,dropout=0.1,maxnorm=3", "l2=1,dropout=0.5,maxnorm=3"]
         store.finish_study(study.id, summary)
     (curve,) = read(store_path).curves
     assert curve.categorical and not curve.log_x and curve.parameter == "grid point"
     assert curve.chosen == curve.best == 0
+
+
+def test_two_knobs_make_a_grid_of_seed_zeros_cv_means(store_path: Path, hand) -> None:
+    summary = hand.make_study(store_path, methods=("none", "l1", "elasticnet+l1_ratio"))
+    data = read(store_path)
+    assert [c.method for c in data.curves] == ["l1"]
+    (grid,) = data.grids
+    stored = summary["methods"][2]
+    assert grid.method == "elasticnet+l1_ratio" and grid.parameters == ("elasticnet", "l1_ratio") and grid.seed == 0
+    assert grid.x == (1e-3, 1e-2, 1e-1) and grid.y == (0.2, 0.5, 0.8)
+    mean = stored["curves"][0]["mean"]  # grid order: elasticnet varies slowest
+    assert grid.mean == tuple(tuple(mean[3 * i + j] for i in range(3)) for j in range(3))
+    assert grid.best == grid.chosen == (1, 2)
+    assert {"elasticnet": grid.x[grid.chosen[0]], "l1_ratio": grid.y[grid.chosen[1]]} == stored["chosen"][0]
 
 
 def test_learning_curves_are_the_seed_zero_test_histories(store_path: Path, hand) -> None:

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from reglab.cli import main
-from reglab.report import default_path, write_report
+from reglab.report import default_path, draw_figures, write_report
+from reglab.report.data import read_report
+from reglab.store import Store
 
 ATTACK = "<script>alert(1)</script>"
 ROOT = Path(__file__).parents[2]
@@ -62,6 +64,28 @@ def test_diverged_and_single_method_studies_render(tmp_path: Path, hand) -> None
     hand.make_study(tmp_path / "c.sqlite", methods=("dropout",), diverged=("dropout",))
     html = write_report(tmp_path / "c.sqlite", "hand").read_text()
     assert "No method has a test score" in html and figure_count(html) == 2  # comparison, learning curves
+
+
+def test_a_two_knob_method_is_drawn_as_a_heatmap_with_its_choice_marked(store_path: Path, hand) -> None:
+    hand.make_study(store_path, methods=("none", "elasticnet+l1_ratio"))
+    with Store(store_path) as store:  # seed 0 chose another point than the minimum: the star follows the choice
+        study = store.study("hand")
+        summary = study.summary
+        summary["methods"][1]["chosen"][0] = {"elasticnet": 0.1, "l1_ratio": 0.2}
+        store.finish_study(study.id, summary)
+        data = read_report(store, "hand")
+    figures = draw_figures(data)
+    assert "validation-curves" not in figures
+    (axes, _colourbar) = figures["validation-grids"].axes
+    (image,) = axes.get_images()
+    assert image.get_array().shape == (3, 3)
+    star = next(line for line in axes.get_lines() if line.get_marker() == "*")
+    circle = next(line for line in axes.get_lines() if line.get_marker() == "o")
+    assert (tuple(star.get_xdata()), tuple(star.get_ydata())) == ((2,), (0,))  # elasticnet=0.1, l1_ratio=0.2
+    assert (tuple(circle.get_xdata()), tuple(circle.get_ydata())) == ((1,), (2,))  # the minimum
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+    html = write_report(store_path, "hand").read_text()
+    assert "<h2>Validation grids</h2>" in html and "elasticnet=0.1,l1_ratio=0.2 | elasticnet=0.01,l1_ratio=0.8" in html
 
 
 def test_a_path_study_draws_its_path(store_path: Path, hand) -> None:
