@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 from torch import nn
 
+from reglab.models import DROPOUT_KINDS
 from reglab.regularizers.augment import GaussianNoise, RandomShift
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.early_stopping import EarlyStopping
@@ -81,7 +82,7 @@ METHODS: dict[str, Method] = {
         Method("shift", "shift", _patience, 1, (1, 2, 3), "random shifts of signals/images", log_scale=False),
     ]
 }
-DROPOUT_KINDS = {"dropout": "dropout", "gaussian_dropout": "gaussian", "dropconnect": "dropconnect"}
+DROPOUT_FIELDS = dict(zip(("dropout", "gaussian_dropout", "dropconnect"), DROPOUT_KINDS))  # field -> dropout_kind
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Regularization:
     tuned: tuple[str, ...] = field(default=())  # names given without a value
 
     def __post_init__(self) -> None:
-        active = [name for name in DROPOUT_KINDS if getattr(self, name)]
+        active = [name for name in DROPOUT_FIELDS if getattr(self, name)]
         if len(active) > 1:
             given = ", ".join(m.name for m in METHODS.values() if m.field in active)
             raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {given}")
@@ -172,10 +173,10 @@ class Regularization:
 
     def model_options(self) -> dict:
         """Keyword arguments for ``ModelSpec.build``: the layers this regularization puts in the model."""
-        kind = next((k for k in DROPOUT_KINDS if getattr(self, k)), "dropout")
+        kind = next((k for k in DROPOUT_FIELDS if getattr(self, k)), "dropout")
         return {
             "dropout": getattr(self, kind),
-            "dropout_kind": DROPOUT_KINDS[kind],
+            "dropout_kind": DROPOUT_FIELDS[kind],
             "spatial_dropout": self.spatial_dropout,
             "batchnorm": self.batchnorm,
         }

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from reglab.data.dataset import TASKS
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.regularizers.early_stopping import EarlyStopping
@@ -25,7 +26,6 @@ from reglab.regularizers.penalties import unit_rows
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.validation import check_count, check_nonnegative, check_positive
 
-TASKS = ("classification", "regression")
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 EVAL_BATCH = 8192
 

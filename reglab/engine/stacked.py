@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from reglab.engine.members import Parsed
+from reglab.models import ACTIVATIONS
 
-ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+ACTIVATION_FUNCTIONS = {name: module() for name, module in ACTIVATIONS.items()}  # stateless modules, called as functions
 NORM_EPS, NORM_MOMENTUM = 1e-5, 0.1  # torch.nn.BatchNorm1d's defaults, which every builder uses
 
 
@@ -60,7 +61,7 @@ class StackedMLP:
             x = torch.bmm(x, weight).add_(bias)
             if self.norm_weights:
                 x = self._normalize(i, x, training)
-            x = ACTIVATIONS[self.activation](x)
+            x = ACTIVATION_FUNCTIONS[self.activation](x)
             if training and noise and noise[i] is not None:
                 x = x * noise[i]
         return x

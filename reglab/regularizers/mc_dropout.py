@@ -20,10 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from reglab.data.dataset import TASKS
 from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.validation import check_count
-
-TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,7 @@ import numpy as np
 from reglab.data import Dataset
 from reglab.data.splits import Standardizer, holdout_split, kfold_splits
 from reglab.selection import cv_curve, lasso_ic, regularization_path, ridge_gcv
-
-PENALTIES = ("l1", "l2", "elasticnet")
+from reglab.selection.linear import PENALTIES
 
 
 def path_study(dataset: Dataset, penalty: str = "l1", l1_ratio: float = 0.5, n_strengths: int = 30,
