@@ -24,6 +24,8 @@ _MODULES = {  # public name -> the module that defines it
     "Warmup": "reglab.regularizers.schedules",
     "Term": "reglab.regularizers.terms", "summarize": "reglab.regularizers.terms",
     "FitConfig": "reglab.training", "FitResult": "reglab.training", "Regularizers": "reglab.training", "fit": "reglab.training",
+    "compare": "reglab.api", "tune": "reglab.api", "Study": "reglab.api",
+    "DropConnect": "reglab.regularizers.dropout", "as_dataset": "reglab.data",
     "TrialConfig": "reglab.trial", "TrialResult": "reglab.trial", "run_trial": "reglab.trial",
 }
 

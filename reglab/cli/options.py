@@ -19,22 +19,27 @@ if TYPE_CHECKING:
     from reglab.study.settings import StudySettings
 
 S = argparse.SUPPRESS
-MODEL_FLAGS = ("model", "hidden", "activation")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", default=S, help="built-in dataset name, a .csv/.parquet file, or an IDX folder (default: digits)")
+    group.add_argument("--data", default=S, help="built-in dataset name, a .csv/.parquet file, an IDX folder, or FILE.py:NAME / "
+                                                 "module:NAME, a function returning (X, y), a DataFrame or a Dataset (default: digits)")
     group.add_argument("--target", default=S, help="target column of a table")
     group.add_argument("--impute", action="store_true", default=S, help="impute missing values (training-row median; a missing category as none) instead of failing")
-    group.add_argument("--test-size", type=float, default=S, help="held-out test fraction (default: 0.25)")
+    group.add_argument("--test-data", default=S, help="a separate test set, in any form --data takes: kept as the test set")
+    group.add_argument("--test-split", default=S, choices=["given", "random"],
+                       help="the data's own test set when they have one (MNIST-1D, IDX t10k files, --test-data), "
+                            "or a random hold-out per seed (default: given)")
+    group.add_argument("--test-size", type=float, default=S, help="held-out test fraction of a random split (default: 0.25)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     from reglab.training import OPTIMIZERS
 
     group = parser.add_argument_group("model and training")
-    group.add_argument("--model", default=S, choices=["linear", "mlp", "cnn"], help="architecture (default: mlp)")
+    group.add_argument("--model", default=S, help="linear, mlp, cnn, or your own: FILE.py:NAME or module:NAME, a function "
+                                                  "returning a fresh torch.nn.Module (default: mlp)")
     group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 128)")
     group.add_argument("--activation", default=S, help="relu, tanh or gelu (default: relu)")
     group.add_argument("--optimizer", default=S, choices=list(OPTIMIZERS), help="(default: adam)")
@@ -72,8 +77,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
     """Defaults, overlaid by the study file, overlaid by the flags given, overlaid by ``forced``."""
+    from reglab.importer import is_import_string
     from reglab.models import ModelSpec
-    from reglab.study.settings import StudySettings
+    from reglab.study.settings import StudySettings, resolve_model
 
     values: dict = StudySettings.from_toml(args.study) if getattr(args, "study", None) else {}
     given = vars(args)
@@ -83,17 +89,22 @@ def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
         values["methods"] = tuple(m.strip() for m in given["methods"].split(",") if m.strip())
     if "grid" in given:
         values["grids"] = {**values.get("grids", {}), **dict(_grid(text) for text in given["grid"])}
-    model = values.get("model") or StudySettings().model.to_dict()
-    if not isinstance(model, dict):
-        raise ValueError(f"Invalid value for argument model: expected a table such as {{kind = \"mlp\", hidden = [128]}}. Received: model={model!r}")
-    model = dict(model)
-    if "model" in given:
-        model["kind"] = given["model"]
-    if "hidden" in given:
-        model["hidden"] = _integers("--hidden", given["hidden"])
-    if "activation" in given:
-        model["activation"] = given["activation"]
-    values["model"] = ModelSpec.from_dict(model)
+    model = given.get("model", values.get("model")) or StudySettings().model.to_dict()
+    if isinstance(model, str) and is_import_string(model):
+        if "hidden" in given or "activation" in given:
+            raise ValueError(f"--hidden and --activation shape reglab's builders, not your model {model}: set them in it")
+        values["model"] = resolve_model(model)
+    else:
+        if isinstance(model, str):
+            model = {**(values.get("model") if isinstance(values.get("model"), dict) else {}), "kind": model}
+        if not isinstance(model, dict):
+            raise ValueError(f"Invalid value for argument model: expected a table such as {{kind = \"mlp\", hidden = [128]}}. Received: model={model!r}")
+        model = dict(model)
+        if "hidden" in given:
+            model["hidden"] = _integers("--hidden", given["hidden"])
+        if "activation" in given:
+            model["activation"] = given["activation"]
+        values["model"] = ModelSpec.from_dict(model)
     values.update(forced)
     return StudySettings.from_dict(values)
 
@@ -132,20 +143,6 @@ def require_store(path: str) -> None:
 
 def study_name(store: Store, args: argparse.Namespace, settings: StudySettings, command: str) -> str:
     """The name given; with --resume alone, the latest study with these settings; else a fresh name."""
-    if args.name:
-        return args.name
-    studies = store.studies()
-    if args.resume:
-        given = json.loads(json.dumps(settings.to_dict()))
-        same = [s for s in studies if s.settings.get("kind", command) == command
-                and {key: value for key, value in s.settings.items() if key != "kind"} == given]
-        if not same:
-            raise ValueError(f"no study with these settings in {args.store} to resume: pass --name NAME")
-        return same[-1].name
-    return fresh_name(store, f"{command}-{Path(settings.data).stem}")
+    from reglab.study.runner import study_name as library_study_name
 
-
-def fresh_name(store: Store, stem: str) -> str:
-    """``stem-1``, ``stem-2``, ...: the first name the store does not hold yet."""
-    taken = {s.name for s in store.studies()}
-    return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)
+    return library_study_name(store, settings, command, name=args.name, resume=args.resume)

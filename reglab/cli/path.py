@@ -11,7 +11,7 @@ import json
 import numpy as np
 from rich.table import Table
 
-from reglab.cli.options import add_store_arguments, fresh_name
+from reglab.cli.options import add_store_arguments
 from reglab.cli.render import console, json_safe
 from reglab.store import Store
 
@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     settings = {"kind": "path", "data": args.data, "target": args.target, "penalty": args.penalty,
                 "l1_ratio": args.l1_ratio, "n_strengths": args.n_strengths, "folds": args.folds, "seed": args.seed}
     with Store(args.store) as store:
+        from reglab.study.runner import fresh_name
+
         name = args.name or fresh_name(store, f"path-{args.penalty}-{dataset.name}")
         study = store.start_study(name, settings, resume=args.resume)
         store.finish_study(study.id, summary)

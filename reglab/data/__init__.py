@@ -14,6 +14,7 @@ from reglab.data.idx import has_idx_split, load_idx_folder
 from reglab.data.sources import as_dataset, with_test
 from reglab.data.splits import Standardizer, holdout_split, kfold_splits
 from reglab.data.tables import READERS, load_table
+from reglab.importer import import_object, is_import_string
 
 __all__ = [
     "DataError",
@@ -31,9 +32,17 @@ __all__ = [
 
 
 def load(source: str, target: str | None = None, impute: bool = False, seed: int = 0) -> Dataset:
-    """A built-in name, a CSV/Parquet path (with ``target``), or a folder of IDX files (its train split,
-    and its t10k files, when present, as the given test set)."""
+    """A built-in name, a CSV/Parquet path (with ``target``), a folder of IDX files (its train split, and
+    its t10k files, when present, as the given test set), or ``file.py:NAME`` / ``module:NAME``: a function
+    returning any data ``as_dataset`` takes."""
     source = str(source)
+    if is_import_string(source):
+        function = import_object(source, "data")
+        try:
+            data = function()
+        except Exception as error:
+            raise DataError(f"data {source!r} raised {type(error).__name__}: {error}") from None
+        return as_dataset(data, target=target, impute=impute)
     path = Path(source)
     is_table = path.suffix.lower() in READERS
     if target is not None and not is_table:
@@ -42,7 +51,7 @@ def load(source: str, target: str | None = None, impute: bool = False, seed: int
         return load_builtin(source, seed)
     if is_table:
         if target is None:
-            raise DataError(f"a table needs a target column: pass target=NAME (CLI --target NAME) for {path.name}")
+            raise DataError(f"a table needs a target column: pass target=NAME for {path.name}")
         return load_table(path, target, impute)
     if path.is_dir():
         train = load_idx_folder(path)

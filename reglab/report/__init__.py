@@ -49,25 +49,30 @@ def default_path(store_path: str | Path, study_name: str) -> Path:
     return store_path.with_name(f"{store_path.stem}-{safe}.html")
 
 
-def write_report(store_path: str | Path, study_name: str, out_path: str | Path | None = None,
+def write_report(store_path: str | Path | Store, study_name: str, out_path: str | Path | None = None,
                  png_dir: str | Path | None = None) -> Path:
     """Write the report of study ``study_name`` (and with ``png_dir`` each figure as a PNG, the folder made
-    as needed); returns its path. A path it cannot write is a ``ValueError`` that names it."""
-    store_path = Path(store_path)
-    if not store_path.is_file():
-        raise FileNotFoundError(f"no store at {store_path}: give the --store file that holds the study")
+    as needed); returns its path. A path it cannot write is a ``ValueError`` that names it. ``store_path``
+    may be an open ``Store`` (an in-memory one among them)."""
+    opened = store_path if isinstance(store_path, Store) else None
+    store_path = Path(store_path.path if opened else store_path)
+    if opened is None and not store_path.is_file():
+        raise FileNotFoundError(f"no store at {store_path}: give store_path= the file that holds the study")
     out = Path(out_path) if out_path is not None else default_path(store_path, study_name)
     if out.is_dir():
-        raise ValueError(f"cannot write the report to {out}: it is a directory; give --out a file name, "
+        raise ValueError(f"cannot write the report to {out}: it is a directory; give out_path= a file name, "
                          f"such as {out / default_path(store_path, study_name).name}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
     if png_dir is not None and Path(png_dir).exists() and not Path(png_dir).is_dir():
-        raise ValueError(f"cannot write figures into {png_dir}: it is a file; give --png a folder")
+        raise ValueError(f"cannot write figures into {png_dir}: it is a file; give png_dir= a folder")
     from reglab.report.figures import palette, to_png, to_svg
 
-    with Store(store_path) as store:
-        data = read_report(store, study_name)
+    if opened is not None:
+        data = read_report(opened, study_name)
+    else:
+        with Store(store_path) as store:
+            data = read_report(store, study_name)
     drawn = draw_figures(data)
     try:
         if png_dir is not None:
@@ -79,7 +84,7 @@ def write_report(store_path: str | Path, study_name: str, out_path: str | Path |
         out.write_text(page(data, svgs, palette(data.methods)), encoding="utf-8")
     except OSError as error:
         where = error.filename or out
-        raise ValueError(f"cannot write {where}: {error.strerror or error}; choose another --out or --png path") from None
+        raise ValueError(f"cannot write {where}: {error.strerror or error}; choose another out_path= or png_dir= path") from None
     return out
 
 

@@ -6,12 +6,14 @@ again, so ``resume=True`` after a crash finishes the study with the same final t
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Callable
 
 import torch
 
-from reglab.data import Dataset, load
+from reglab.data import Dataset, as_dataset
 from reglab.engine import Job, JobResult, run_sequential
 
 Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
@@ -42,8 +44,9 @@ def run_study(
     ``kind`` names the command that runs it ("compare" or "tune"), stored with its settings.
     """
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {settings.device!r} asked for, but this machine has no CUDA device: use --device cpu or auto")
-    dataset = dataset if dataset is not None else load(settings.data, target=settings.target, impute=settings.impute)
+        raise ValueError(f'device {settings.device!r} asked for, but this machine has no CUDA device: use device="cpu" or device="auto"')
+    if dataset is None:
+        dataset = as_dataset(settings.data, target=settings.target, impute=settings.impute, test_data=settings.test_data)
     splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
     for method in settings.methods:  # so do setups that no trial could train: one per set of layers in use
         configs = (trial_config(settings, method, point, dataset.task, 0)
@@ -85,6 +88,28 @@ def run_study(
     summary = summarize_study(settings, store.trials(study.id), dataset.task)
     store.finish_study(study.id, summary.to_dict())
     return summary
+
+
+def study_name(store: Store, settings: StudySettings, kind: str, name: str | None = None, resume: bool = False) -> str:
+    """``name`` when given; with ``resume`` alone, the latest study of ``kind`` with these settings; else a
+    fresh ``kind-data-N``."""
+    if name:
+        return name
+    studies = store.studies()
+    if resume:
+        given = json.loads(json.dumps(settings.to_dict()))
+        same = [s for s in studies if s.settings.get("kind", kind) == kind
+                and {key: value for key, value in s.settings.items() if key != "kind"} == given]
+        if not same:
+            raise ValueError(f"no study with these settings in {store.path} to resume: pass name=NAME")
+        return same[-1].name
+    return fresh_name(store, f"{kind}-{Path(settings.data).stem}")
+
+
+def fresh_name(store: Store, stem: str) -> str:
+    """``stem-1``, ``stem-2``, ...: the first name the store does not hold yet."""
+    taken = {s.name for s in store.studies()}
+    return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)
 
 
 def stored_settings(store: Store, name: str, settings: StudySettings, kind: str, resume: bool) -> dict:

@@ -34,6 +34,7 @@ class StudySettings:
     data: str = "digits"  # built-in name, table path or IDX folder
     target: str | None = None  # target column of a table
     impute: bool = False
+    test_data: str | None = None  # a separate test set: built-in name, path or import string (kept as the test set)
     methods: tuple[str, ...] = DEFAULT_METHODS  # specs; bare names are tuned over their grids
     model: ModelSpec | CustomModel = field(default_factory=lambda: ModelSpec(kind="mlp", hidden=(128,)))
     optimizer: str = "adam"
@@ -61,10 +62,13 @@ class StudySettings:
             raise ValueError(f"Invalid value for argument data: expected a dataset name or path. Received: data={self.data!r}")
         if not isinstance(self.target, (str, type(None))):
             raise ValueError(f"Invalid value for argument target: expected a column name. Received: target={self.target!r}")
+        if not isinstance(self.test_data, (str, type(None))):
+            raise ValueError(f"Invalid value for argument test_data: expected a dataset name, path or import string. "
+                             f"Received: test_data={self.test_data!r}")
         if not isinstance(self.impute, bool):
             raise ValueError(f"Invalid value for argument impute: expected true or false. Received: impute={self.impute!r}")
         if not self.methods:
-            raise ValueError("no methods given: name at least one, e.g. --methods none,l2,dropout")
+            raise ValueError('no methods given: name at least one, e.g. methods=["none", "l2", "dropout"]')
         seen: dict[Regularization, str] = {}
         for spec in self.methods:
             reg = Regularization.parse(spec)
@@ -132,11 +136,8 @@ class StudySettings:
         if unknown:
             raise ValueError(f"unknown study settings {unknown}: use {', '.join(sorted(known))}")
         values = dict(data)
-        model = values.get("model")
-        if isinstance(model, dict) and model.get("kind") == CustomModel.kind:
-            values["model"] = CustomModel.stored(model)
-        elif model is not None and not isinstance(model, (ModelSpec, CustomModel)):
-            values["model"] = ModelSpec.from_dict(model)
+        if values.get("model") is not None:
+            values["model"] = resolve_model(values["model"])
         if isinstance(values.get("grids"), dict):
             values["grids"] = {k: _grid_values(k, v) for k, v in values["grids"].items()}
         return cls(**values)
@@ -161,6 +162,22 @@ class StudySettings:
         if keep is not None:
             return {k: v for k, v in table.items() if k in keep}
         return {k: v for k, v in table.items() if k not in ("workers", "scheduler")}
+
+
+def resolve_model(model: object) -> ModelSpec | CustomModel:
+    """A study's model from any form it is given in: a ModelSpec, a kind ("mlp"), a dict (a study file's
+    table, or a stored custom model's record), an import string ("file.py:build"), a builder or a module."""
+    from reglab.importer import import_object, is_import_string
+
+    if isinstance(model, (ModelSpec, CustomModel)):
+        return model
+    if isinstance(model, dict):
+        return CustomModel.stored(model) if model.get("kind") == CustomModel.kind else ModelSpec.from_dict(model)
+    if isinstance(model, str):
+        if is_import_string(model):
+            return CustomModel.of(import_object(model, "model"), name=model)
+        return ModelSpec(kind=model)
+    return CustomModel.of(model)
 
 
 def _grid_values(name: str, values: object) -> tuple[float, ...]:

@@ -66,7 +66,7 @@ def test_a_study_file_gives_the_table_of_the_same_flags_and_flags_override_it(cl
     ('data = "wine"\ncolour = "blue"\n', ("unknown study settings", "'colour'")),
     ('data = "wine"\nmethods = 3\n', ("methods", "list of method specs")),
     ('data = "wine"\nmethods = ["none", 3]\n', ("methods", "list of method specs")),
-    ('data = "wine"\nmodel = "linear"\n', ("model", "table")),
+    ('data = "wine"\nmodel = 3\n', ("model", "table")),
     ('data = "wine"\ngrids = {l2 = "abc"}\n', ("grids.l2", "list of numbers")),
     ('data = "wine"\ngrids = "l2=1e-3"\n', ("grids", "table")),
     ('data = "wine"\ngrids = {l2 = []}\n', ("grid of l2", "list of values")),
