@@ -197,7 +197,7 @@ def _study(kind: str, data: object, model: object, target: str | None, test_data
     label = str(data) if isinstance(data, (str, Path)) else dataset.name
     settings = StudySettings.from_dict({**values, "data": label, "target": target, "impute": impute,
                                         "model": resolve_model(model if model is not None else StudySettings().model)})
-    with _executor(settings, workers, scheduler, strategy) as execute:
+    with _executor(workers, scheduler, strategy) as execute:
         study = run(settings, dataset=dataset, store=store, name=name, resume=resume, execute=execute,
                     progress=progress, kind=kind)
     if report is not None:
@@ -234,7 +234,7 @@ def _progress(label: str, progress: bool | Progress) -> Iterator[Progress | None
 
 
 @contextmanager
-def _executor(settings: StudySettings, workers: int | None, scheduler: str | None, strategy: str) -> Iterator[Execute]:
+def _executor(workers: int | None, scheduler: str | None, strategy: str) -> Iterator[Execute]:
     from reglab.engine import STRATEGIES, run_jobs
 
     if strategy not in STRATEGIES:
@@ -242,10 +242,7 @@ def _executor(settings: StudySettings, workers: int | None, scheduler: str | Non
     if workers is None and not scheduler:
         yield partial(run_jobs, strategy=strategy)
         return
-    from reglab.custom_model import CustomModel, check_importable
     from reglab.engine.distributed import DaskExecutor
 
-    if isinstance(settings.model, CustomModel):
-        check_importable(settings.model.builder)
     with DaskExecutor(workers=workers, scheduler=scheduler) as dask_executor:
         yield dask_executor

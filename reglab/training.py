@@ -224,6 +224,8 @@ def _fit(
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
     stopper = regularizers.early_stopping
+    if stopper is not None:
+        stopper.reset()  # one Regularizers may serve several fits: none may restore another's weights
     batch = config.batch_size or len(X)
     result = FitResult(model)
     step = 0

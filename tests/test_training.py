@@ -248,3 +248,25 @@ def test_momentum_must_be_below_one(momentum):
     """Heavy ball needs 0 ≤ μ < 1 (μ ≥ 1 never settles, and the proximal step size lr/(1 − μ) needs μ < 1)."""
     with pytest.raises(ValueError, match="momentum"):
         FitConfig(optimizer="sgd", momentum=momentum)
+
+
+def test_one_early_stopping_reused_for_several_fits_starts_afresh_each_time():
+    """A Regularizers reused across seeds: the second fit ends as a fresh EarlyStopping would end it, not with
+    the first fit's (better) best loss and weights restored into the second model."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3)).astype(np.float32)
+    easy, hard = (X @ np.ones(3)).astype(np.float32), rng.normal(size=80).astype(np.float32)
+    config = FitConfig(task="regression", optimizer="sgd", lr=0.05, epochs=8, batch_size=16, device="cpu")
+
+    def run(y, stopper):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(3, 1)
+        fitted = fit(model, (X, y), (X, y), config=config, regularizers=Regularizers(early_stopping=stopper))
+        return fitted, model.weight.detach().clone()
+
+    shared = EarlyStopping(patience=2)
+    run(easy, shared)  # a low best loss that the hard target never reaches
+    reused, reused_weights = run(hard, shared)
+    fresh, fresh_weights = run(hard, EarlyStopping(patience=2))
+    assert reused.best_epoch == fresh.best_epoch
+    torch.testing.assert_close(reused_weights, fresh_weights, rtol=0, atol=0)

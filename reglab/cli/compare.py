@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import TYPE_CHECKING, Callable
 
 from reglab.cli.execution import executor
@@ -35,16 +34,15 @@ def run(args: argparse.Namespace) -> int:
 def run_and_print(args: argparse.Namespace, settings: StudySettings, command: str, details: Callable | None = None) -> int:
     """Run the study behind a progress bar; print the table (or JSON), and ``details(out, method)`` per
     method when given. Returns the exit status."""
+    from reglab.api import run
     from reglab.report import write_report
-    from reglab.study import run_study
 
     with Store(args.store) as store:
         name = study_name(store, args, settings, command)
-        start = time.perf_counter()
         with executor(args) as execute, progress_bar(name, disable=args.json) as update:
-            summary = run_study(settings, store, name, resume=args.resume,
-                                progress=lambda done, total: update(done, total), execute=execute, kind=command)
-        seconds = time.perf_counter() - start
+            study = run(settings, store=store, name=name, resume=args.resume,
+                        progress=lambda done, total: update(done, total), execute=execute, kind=command)
+    summary, seconds = study.summary, study.seconds
     report = None if args.no_report else write_report(args.store, name)
     if args.json:
         print(json.dumps(json_safe({"study": name, "store": args.store, "data": settings.data, "seconds": seconds,

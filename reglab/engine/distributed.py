@@ -21,6 +21,7 @@ from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
 from distributed.comm.addressing import parse_address, parse_host_port
 
 import reglab
+from reglab.custom_model import CustomModel, check_importable
 from reglab.data import Dataset
 from reglab.engine.host import prepare_process
 from reglab.engine.jobs import Job, JobResult, run_job
@@ -133,6 +134,8 @@ class DaskExecutor:
             raise RuntimeError("DaskExecutor runs jobs only inside `with DaskExecutor(...) as execute:`")
         if not jobs:
             return
+        for builder in {id(m.builder): m.builder for m in (j.config.model for j in jobs) if isinstance(m, CustomModel)}.values():
+            check_importable(builder)
         # The dataset travels once, as a task of its own that every trial depends on: workers share its
         # result, and the scheduler can make it again if all that held it die (scattered data it could not).
         with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 TiB"}):

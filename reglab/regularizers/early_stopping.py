@@ -29,6 +29,10 @@ class EarlyStopping:
         check_count("patience", self.patience)
         self.min_delta = check_nonnegative("min_delta", self.min_delta)
 
+    def reset(self) -> None:
+        """Forget the best loss, epoch and weights: every fit starts afresh (as Keras' ``on_train_begin``)."""
+        self.best_loss, self.best_epoch, self._best_state = float("inf"), -1, None
+
     def update(self, epoch: int, loss: float, model: nn.Module) -> bool:
         """Record one epoch's loss; True when training should stop."""
         if loss < self.best_loss - self.min_delta:
