@@ -142,10 +142,10 @@ def _object(text: str, what: str) -> dict:
         value = json.loads(text)
     except (TypeError, ValueError) as error:
         raise StoreError(f"the store is damaged: {what} is not JSON ({error}); restore it from a backup "
-                         "or choose another --store path") from None
+                         "or choose another store=PATH") from None
     if not isinstance(value, dict):
         raise StoreError(f"the store is damaged: {what} is not a JSON object; restore it from a backup "
-                         "or choose another --store path")
+                         "or choose another store=PATH")
     return value
 
 
@@ -180,19 +180,19 @@ class Store:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist; "
-                             "create it or choose another --store path")
+                             "create it or choose another store=PATH")
         try:
             self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {self.path}: {exc}; choose another --store path") from None
+            raise StoreError(f"cannot open store {self.path}: {exc}; choose another store=PATH") from None
         try:
             self._open()
         except sqlite3.OperationalError as exc:
             self._conn.close()
-            raise StoreError(f"cannot open store {self.path}: {exc}; choose another --store path") from None
+            raise StoreError(f"cannot open store {self.path}: {exc}; choose another store=PATH") from None
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path} is not a reglab store ({exc}); choose another --store path") from None
+            raise StoreError(f"{self.path} is not a reglab store ({exc}); choose another store=PATH") from None
         except StoreError:
             self._conn.close()
             raise
@@ -246,14 +246,14 @@ class Store:
             version = row and row[0]
         if version is None:
             raise StoreError(f"{self.path} is an SQLite database but not a reglab store (tables: "
-                             f"{', '.join(sorted(tables))}); choose another --store path")
+                             f"{', '.join(sorted(tables))}); choose another store=PATH")
         if version != str(SCHEMA_VERSION):
             raise StoreError(f"store {self.path} has schema version {version} but this reglab reads version "
-                             f"{SCHEMA_VERSION}; use the reglab that wrote it or choose another --store path")
+                             f"{SCHEMA_VERSION}; use the reglab that wrote it or choose another store=PATH")
         missing = set(_TABLES) - tables
         if missing:
             raise StoreError(f"store {self.path} is damaged (missing tables: {', '.join(sorted(missing))}); "
-                             "choose another --store path")
+                             "choose another store=PATH")
 
     def _write(self) -> "_Transaction":
         return _Transaction(self._conn)
@@ -281,12 +281,12 @@ class Store:
                 return _study(row)
         study = _study(row)
         if not resume:
-            raise StoreError(f"study '{name}' already exists in {self.path}: pass --resume to continue it "
-                             "or choose another --name")
+            raise StoreError(f"study '{name}' already exists in {self.path}: pass resume=True to continue it "
+                             "or choose another name=NAME")
         differences = _diff(study.settings, json.loads(_dumps(settings)))
         if differences:
             raise StoreError(f"study '{name}' in {self.path} was started with other settings: "
-                             f"{'; '.join(differences)}; resume with the same settings or choose another --name")
+                             f"{'; '.join(differences)}; resume with the same settings or choose another name=NAME")
         return study
 
     def study(self, name: str) -> StudyRecord:

@@ -96,8 +96,8 @@ def test_resume_semantics(store: Store, path: Path) -> None:
     study = store.start_study("s", SETTINGS, resume=False)
     assert study.status == "running" and study.finished is None and study.summary is None
     assert store.start_study("s", dict(SETTINGS), resume=True) == study
-    with pytest.raises(StoreError, match=f"study 's' already exists in {path}: pass --resume to continue it "
-                                         "or choose another --name"):
+    with pytest.raises(StoreError, match=f"study 's' already exists in {path}: pass resume=True to continue it "
+                                         "or choose another name=NAME"):
         store.start_study("s", SETTINGS, resume=False)
     changed = {**SETTINGS, "epochs": 30, "fit": {"lr": 0.1, "batch": 64}}
     with pytest.raises(StoreError, match=r"other settings: epochs \(stored 20, given 30\); fit.lr \(stored 0.01, "

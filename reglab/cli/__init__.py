@@ -1,7 +1,8 @@
 """The ``reglab`` command: one module per subcommand, each with ``add_arguments`` and ``run``.
 
 Bad input raises ``ValueError`` (``DataError`` included) or ``FileNotFoundError`` somewhere below; it is
-reported here as one line on stderr with exit status 2. ``--debug`` shows the traceback instead.
+reported here as one line on stderr with exit status 2. ``--debug`` shows the traceback instead. The library
+speaks of its arguments (``resume=True``, ``store=PATH``); :func:`in_flags` puts the command's flags in their place.
 
 Starting fast: ``reglab --help`` and the commands that train nothing must not import PyTorch. A command
 module imports at its top only what is cheap (the standard library, rich, numpy, the store); the rest of reglab
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import sys
 from types import ModuleType
 
@@ -30,6 +32,9 @@ COMMANDS = {
     "report": report,
 }
 TRAINING = ("compare", "tune", "path", "train")  # the commands whose process the console script prepares
+ARGUMENT_FLAGS = {"store_path": "--store", "out_path": "--out", "png_dir": "--png"}  # where the names differ
+# An argument as library messages spell it: name=True, name="value", name=["a", "b"], name=UPPER, or a bare name=.
+ARGUMENT = re.compile(r'\b([a-z][a-z0-9_]*)=(True\b|"[^"]*"|\[(?:"[^"]*"(?:, )?)*\]|[A-Z]+\b|(?=[\s,.;:)]|$))')
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +56,11 @@ class _Command(_Parser):
     def format_help(self) -> str:
         self._add_arguments()
         return super().format_help()
+
+    @property
+    def flags(self) -> set[str]:
+        self._add_arguments()
+        return {flag for action in self._actions for flag in action.option_strings}
 
     def _add_arguments(self) -> None:
         if self.module is None:
@@ -88,20 +98,35 @@ def main(argv: list[str] | None = None, *, prepare: bool = False) -> int:
         prepare_process()
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
+        flags = parser.commands[args.command].flags
+        error.args = tuple(in_flags(a, flags) if isinstance(a, str) else a for a in error.args)
         if args.debug:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"reglab: error: {message}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:  # e.g. a cluster that dropped trials: what is stored stays, --resume goes on
-        if args.debug:
-            raise
-        print(f"reglab: error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
-        return 1
+        return 1 if isinstance(error, RuntimeError) else 2  # e.g. a cluster that dropped trials: --resume goes on
     except KeyboardInterrupt:
         print("reglab: interrupted", file=sys.stderr)
         return 130
+
+
+def in_flags(message: str, flags: set[str]) -> str:
+    """A library message as a shell user reads it: each argument it names that the command has a flag for
+    becomes the flag (``resume=True`` → ``--resume``, ``device="cpu"`` → ``--device cpu``, ``store=PATH`` →
+    ``--store PATH``, ``methods=["none", "l2"]`` → ``--methods none,l2``, a bare ``name=`` → ``--name``)."""
+
+    def flag(match: re.Match) -> str:
+        name, value = match.groups()
+        option = ARGUMENT_FLAGS.get(name, "--" + name.replace("_", "-"))
+        if option not in flags:
+            return match.group(0)
+        if value in ("True", ""):
+            return option
+        words = re.findall(r'"([^"]*)"', value) or [value]  # the quoted words of name="cpu" or name=["a", "b"]
+        return f"{option} {','.join(words)}"
+
+    return ARGUMENT.sub(flag, message)
 
 
 def console_main() -> None:

@@ -90,7 +90,7 @@ def _check_missing(df: pd.DataFrame, target: str, impute: bool) -> None:
     elif len(missing):
         listed = ", ".join(f"{c} ({n})" for c, n in missing.items())
         raise DataError(
-            f"missing values in columns {listed}: pass impute=True (CLI --impute) to fill them "
+            f"missing values in columns {listed}: pass impute=True to fill them "
             "(numbers with the median of the training rows, a missing category as none) and drop rows without a target"
         )
 
@@ -103,7 +103,7 @@ def _check_finite(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], target: 
     if counts:
         listed = ", ".join(f"{c} ({n})" for c, n in counts.items())
         raise DataError(f"infinite values (or beyond ±3.4e38) in {file}, columns {listed}: replace them with "
-                        "finite numbers, or empty the cells and pass impute=True (CLI --impute)")
+                        "finite numbers, or empty the cells and pass impute=True")
 
 
 def _is_numeric(s: pd.Series) -> bool:
