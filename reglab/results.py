@@ -41,8 +41,11 @@ class Paired:
     def from_dict(cls, stored: dict | None) -> Paired | None:
         if not stored:
             return None
-        return cls(*(number(stored.get(k)) for k in ("mean_diff", "low", "high", "p_value")),
-                   int(stored.get("n") or 0), bool(stored.get("significant")))
+        return cls(
+            *(number(stored.get(k)) for k in ("mean_diff", "low", "high", "p_value")),
+            int(stored.get("n") or 0),
+            bool(stored.get("significant")),
+        )
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -23,8 +24,14 @@ def console() -> Console:
 @contextmanager
 def progress_bar(label: str, total: int | None = None, disable: bool = False) -> Iterator[Callable[..., None]]:
     """A bar on stderr; yields ``update(completed, total=None, status="")``."""
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     err = Console(stderr=True)  # off the terminal a bar shows nothing and would leave a blank line on stderr
     with Progress(*columns, console=err, transient=True, disable=disable or not err.is_terminal) as progress:
         task = progress.add_task(label, total=total, status="")
@@ -57,20 +64,32 @@ def _ci(low: float, high: float) -> str:
 
 
 def comparison_table(summary: StudySummary, title: str) -> Table:
+    """One row per method; a chosen point of several knobs wraps between them rather than being cut short."""
     metric = "accuracy" if summary.metric == "accuracy" else "R²"
     table = Table(title=title)
-    for column in ("method", "chosen", f"train {metric}", f"test {metric}", "95% CI", "gap", "zeros", "‖w‖", "vs none", "outcome"):
-        table.add_column(column, justify="left" if column in ("method", "chosen", "outcome") else "right")
+    table.add_column("method")
+    table.add_column("chosen", overflow="fold")
+    for column in (f"train {metric}", f"test {metric}", "95% CI", "gap", "zeros", "‖w‖", "vs none"):
+        table.add_column(column, justify="right")
+    table.add_column("outcome")
     for m in summary.methods:
         versus = "—"
         if m.vs_baseline is not None:
             star = " *" if m.vs_baseline.significant else ""
             versus = f"{m.vs_baseline.mean_diff:+.4f} (p={m.vs_baseline.p_value:.2f}){star}"
         name = f"[bold]{m.method}[/bold]" if m.method == summary.winner else m.method
-        table.add_row(name, m.chosen_label, _pm(m.train_metric.mean, m.train_metric.sd), _pm(m.test_metric.mean, m.test_metric.sd),
-                      _ci(m.test_metric.low, m.test_metric.high), f"{m.gap.mean:+.4f}" if math.isfinite(m.gap.mean) else "—",
-                      f"{m.zeros:.1%}" if math.isfinite(m.zeros) else "—", f"{m.weight_norm:.2f}" if math.isfinite(m.weight_norm) else "—",
-                      versus, m.outcome)
+        table.add_row(
+            name,
+            m.chosen_label.replace(",", ", "),  # l2=0.001, dropout=0.3: a line may break between knobs
+            _pm(m.train_metric.mean, m.train_metric.sd),
+            _pm(m.test_metric.mean, m.test_metric.sd),
+            _ci(m.test_metric.low, m.test_metric.high),
+            f"{m.gap.mean:+.4f}" if math.isfinite(m.gap.mean) else "—",
+            f"{m.zeros:.1%}" if math.isfinite(m.zeros) else "—",
+            f"{m.weight_norm:.2f}" if math.isfinite(m.weight_norm) else "—",
+            versus,
+            m.outcome,
+        )
     return table
 
 
@@ -86,5 +105,7 @@ def winner_line(summary: StudySummary) -> str:
     if lead is None:
         return f"Winner: {summary.winner} (too few seeds to test its lead over {summary.runner_up})."
     verdict = "significant" if lead.significant else "not significant"
-    return (f"Winner: {summary.winner}, ahead of {summary.runner_up} by {lead.mean_diff:+.4f} "
-            f"(paired t-test over {lead.n} seeds, p = {lead.p_value:.3f}: {verdict} at 5%).")
+    return (
+        f"Winner: {summary.winner}, ahead of {summary.runner_up} by {lead.mean_diff:+.4f} "
+        f"(paired t-test over {lead.n} seeds, p = {lead.p_value:.3f}: {verdict} at 5%)."
+    )

@@ -12,8 +12,9 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="name of a study in the store (see reglab runs)")
-    parser.add_argument("--store", default="reglab.sqlite",
-                        help="SQLite file that holds the study (default: reglab.sqlite)")
+    parser.add_argument(
+        "--store", default="reglab.sqlite", help="SQLite file that holds the study (default: reglab.sqlite)"
+    )
     parser.add_argument("--out", help="HTML file to write (default: <store stem>-<study>.html beside the store)")
     parser.add_argument("--png", metavar="DIR", help="also write each figure as a PNG file into DIR")
 

@@ -51,7 +51,15 @@ def show_comparison(args: argparse.Namespace, study: StudyRecord, trials: list[T
     if study.status == "finished":
         out.print(winner_line(summary), highlight=False)
     else:
-        command = " ".join((*reproduce_command(kind, study.settings), "--resume", "--name", shlex.quote(study.name),
-                             "--store", shlex.quote(args.store)))
+        command = " ".join(
+            (
+                *reproduce_command(kind, study.settings),
+                "--resume",
+                "--name",
+                shlex.quote(study.name),
+                "--store",
+                shlex.quote(args.store),
+            )
+        )
         out.print(f"Not finished: {len(trials)} trials stored. `{command}` finishes it.", highlight=False)
     return 0

@@ -22,8 +22,15 @@ from reglab.store import Store
 
 def draw_figures(data: ReportData) -> dict:
     """The study's figures by name, in page order (only those it has data for)."""
-    from reglab.report.figures import (comparison_figure, grid_figure, histogram_figure, learning_figure, palette,
-                                       path_figure, validation_figure)
+    from reglab.report.figures import (
+        comparison_figure,
+        grid_figure,
+        histogram_figure,
+        learning_figure,
+        palette,
+        path_figure,
+        validation_figure,
+    )
 
     colours = palette(data.methods)
     found = {}
@@ -49,8 +56,12 @@ def default_path(store_path: str | Path, study_name: str) -> Path:
     return store_path.with_name(f"{store_path.stem}-{safe}.html")
 
 
-def write_report(store_path: str | Path | Store, study_name: str, out_path: str | Path | None = None,
-                 png_dir: str | Path | None = None) -> Path:
+def write_report(
+    store_path: str | Path | Store,
+    study_name: str,
+    out_path: str | Path | None = None,
+    png_dir: str | Path | None = None,
+) -> Path:
     """Write the report of study ``study_name`` (and with ``png_dir`` each figure as a PNG, the folder made
     as needed); returns its path. A path it cannot write is a ``ValueError`` that names it. ``store_path``
     may be an open ``Store`` (an in-memory one among them)."""
@@ -60,8 +71,10 @@ def write_report(store_path: str | Path | Store, study_name: str, out_path: str 
         raise FileNotFoundError(f"no store at {store_path}: give store_path= the file that holds the study")
     out = Path(out_path) if out_path is not None else default_path(store_path, study_name)
     if out.is_dir():
-        raise ValueError(f"cannot write the report to {out}: it is a directory; give out_path= a file name, "
-                         f"such as {out / default_path(store_path, study_name).name}")
+        raise ValueError(
+            f"cannot write the report to {out}: it is a directory; give out_path= a file name, "
+            f"such as {out / default_path(store_path, study_name).name}"
+        )
     if not out.parent.is_dir():
         raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
     if png_dir is not None and Path(png_dir).exists() and not Path(png_dir).is_dir():
@@ -84,7 +97,9 @@ def write_report(store_path: str | Path | Store, study_name: str, out_path: str 
         out.write_text(page(data, svgs, palette(data.methods)), encoding="utf-8")
     except OSError as error:
         where = error.filename or out
-        raise ValueError(f"cannot write {where}: {error.strerror or error}; choose another out_path= or png_dir= path") from None
+        raise ValueError(
+            f"cannot write {where}: {error.strerror or error}; choose another out_path= or png_dir= path"
+        ) from None
     return out
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import shlex
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable
 
 from reglab.results import StudySummary, number
 from reglab.store import Store, StudyRecord, TrialRecord
+
 
 @dataclass(frozen=True)
 class ValidationCurve:
@@ -186,20 +187,22 @@ def validation_curves(summary: StudySummary | None, rule: str) -> tuple[Validati
         values = tuple(number(v) for v in first["values"])
         finite = [v for v in values if math.isfinite(v)]
         log_x = not categorical and bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 10
-        curves.append(ValidationCurve(
-            method=m.method,
-            parameter="grid point" if categorical else _knobs(first)[0],
-            values=values,
-            labels=labels,
-            mean=tuple(number(v) for v in first["mean"]),
-            se=tuple(number(v) for v in first["se"]),
-            best=first["best"],
-            one_se=first["one_se"],
-            chosen=first["one_se"] if rule == "1se" and not categorical else first["best"],
-            other_seeds=tuple(tuple(number(v) for v in c["mean"]) for c in m.curves if c is not first),
-            categorical=categorical,
-            log_x=log_x,
-        ))
+        curves.append(
+            ValidationCurve(
+                method=m.method,
+                parameter="grid point" if categorical else _knobs(first)[0],
+                values=values,
+                labels=labels,
+                mean=tuple(number(v) for v in first["mean"]),
+                se=tuple(number(v) for v in first["se"]),
+                best=first["best"],
+                one_se=first["one_se"],
+                chosen=first["one_se"] if rule == "1se" and not categorical else first["best"],
+                other_seeds=tuple(tuple(number(v) for v in c["mean"]) for c in m.curves if c is not first),
+                categorical=categorical,
+                log_x=log_x,
+            )
+        )
     return tuple(curves)
 
 
@@ -219,16 +222,18 @@ def validation_grids(summary: StudySummary | None) -> tuple[ValidationGrid, ...]
         seed = first.get("seed", 0)
         chosen = m.chosen[seed] if seed < len(m.chosen) else {}
         best = points[first["best"]]
-        grids.append(ValidationGrid(
-            method=m.method,
-            parameters=(x_name, y_name),
-            x=xs,
-            y=ys,
-            mean=tuple(tuple(cells.get((i, j), math.nan) for i in range(len(xs))) for j in range(len(ys))),
-            best=(xs.index(best[x_name]), ys.index(best[y_name])),
-            chosen=_nearest(xs, chosen.get(x_name), ys, chosen.get(y_name)),
-            seed=seed,
-        ))
+        grids.append(
+            ValidationGrid(
+                method=m.method,
+                parameters=(x_name, y_name),
+                x=xs,
+                y=ys,
+                mean=tuple(tuple(cells.get((i, j), math.nan) for i in range(len(xs))) for j in range(len(ys))),
+                best=(xs.index(best[x_name]), ys.index(best[y_name])),
+                chosen=_nearest(xs, chosen.get(x_name), ys, chosen.get(y_name)),
+                seed=seed,
+            )
+        )
     return tuple(grids)
 
 
@@ -252,8 +257,9 @@ def _nearest(xs: tuple[float, ...], x: float | None, ys: tuple[float, ...], y: f
     return (min(range(len(xs)), key=lambda i: abs(xs[i] - x)), min(range(len(ys)), key=lambda j: abs(ys[j] - y)))
 
 
-def learning_curve(method: str, trial: TrialRecord | None, history: Callable[[int], list[dict]],
-                   planned_epochs: int | None) -> LearningCurve:
+def learning_curve(
+    method: str, trial: TrialRecord | None, history: Callable[[int], list[dict]], planned_epochs: int | None
+) -> LearningCurve:
     """Train and validation loss per epoch of ``trial``; where it stopped early and which epoch it restored."""
     if trial is None:
         return LearningCurve(method, "missing", (), (), (), None, None)
@@ -265,8 +271,9 @@ def learning_curve(method: str, trial: TrialRecord | None, history: Callable[[in
     if trial.status == "completed" and trial.config.get("regularization", {}).get("early_stopping") is not None:
         finite = [i for i, v in enumerate(val) if math.isfinite(v)]
         restored = epochs[min(finite, key=lambda i: val[i])] if finite else None
-    return LearningCurve(method, trial.status, epochs, tuple(number(r.get("train_loss")) for r in rows), val,
-                         stopped, restored)
+    return LearningCurve(
+        method, trial.status, epochs, tuple(number(r.get("train_loss")) for r in rows), val, stopped, restored
+    )
 
 
 def weight_histogram(method: str, trial: TrialRecord | None) -> WeightHistogram:
@@ -274,8 +281,14 @@ def weight_histogram(method: str, trial: TrialRecord | None) -> WeightHistogram:
     status = "missing" if trial is None else trial.status
     if not stored:
         return WeightHistogram(method, status, (), (), 0, 0)
-    return WeightHistogram(method, status, tuple(stored["edges"]), tuple(stored["counts"]),
-                           int(stored.get("exact_zeros", 0)), int(trial.metrics.get("units_pruned", 0)))
+    return WeightHistogram(
+        method,
+        status,
+        tuple(stored["edges"]),
+        tuple(stored["counts"]),
+        int(stored.get("exact_zeros", 0)),
+        int(trial.metrics.get("units_pruned", 0)),
+    )
 
 
 def regularization_path(summary: dict) -> RegularizationPath | None:
@@ -298,8 +311,14 @@ def regularization_path(summary: dict) -> RegularizationPath | None:
 
 
 def run_info(study: StudyRecord, trials: list[TrialRecord]) -> RunInfo:
-    return RunInfo(dict(Counter(t.status for t in trials)), sum(t.seconds for t in trials), study.created,
-                   study.finished, _version("reglab"), _version("torch"))
+    return RunInfo(
+        dict(Counter(t.status for t in trials)),
+        sum(t.seconds for t in trials),
+        study.created,
+        study.finished,
+        _version("reglab"),
+        _version("torch"),
+    )
 
 
 def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:
@@ -320,8 +339,9 @@ def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:
             if value.get("activation"):
                 flags.append(["--activation", str(value["activation"])])
         elif key == "grids" and isinstance(value, dict):
-            flags += [["--grid", f"{name}={','.join(repr(float(v)) for v in grid)}"]
-                      for name, grid in sorted(value.items())]
+            flags += [
+                ["--grid", f"{name}={','.join(repr(float(v)) for v in grid)}"] for name, grid in sorted(value.items())
+            ]
         elif value is True:
             flags.append([flag])
         elif not isinstance(value, dict):

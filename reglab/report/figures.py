@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -36,12 +36,23 @@ STYLE = {
 COLUMNS = 3
 CHOICE_STYLES = ("--", ":", "-.", (0, (5, 1)), (0, (1, 3)), (0, (3, 1, 1, 1, 1, 1)))
 MINIMUM = {"marker": "o", "markersize": 10, "markerfacecolor": "none", "markeredgecolor": "black", "linestyle": "none"}
-ONE_SE = {"marker": "D", "markersize": 7, "markerfacecolor": "none", "markeredgecolor": "#d62728",
-          "markeredgewidth": 1.5, "linestyle": "none"}
+ONE_SE = {
+    "marker": "D",
+    "markersize": 7,
+    "markerfacecolor": "none",
+    "markeredgecolor": "#d62728",
+    "markeredgewidth": 1.5,
+    "linestyle": "none",
+}
 CHOSEN = {"marker": "*", "markersize": 8, "linestyle": "none"}
 GRID_MINIMUM = {**MINIMUM, "markeredgecolor": "#d62728", "markeredgewidth": 1.5}
-GRID_CHOSEN = {"marker": "*", "markersize": 12, "markerfacecolor": "white", "markeredgecolor": "black",
-               "linestyle": "none"}
+GRID_CHOSEN = {
+    "marker": "*",
+    "markersize": 12,
+    "markerfacecolor": "white",
+    "markeredgecolor": "black",
+    "linestyle": "none",
+}
 DIVERGED_CELL = "#bbbbbb"
 STOPPED = {"linewidth": 0.9, "linestyle": "-."}
 DIVERGED = {"color": "#d62728", "linewidth": 1.2, "linestyle": ":"}
@@ -73,7 +84,7 @@ def to_svg(figure: Figure) -> str:
     with style():
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return re.sub(r"<!--.*?-->\n?", "", text[text.index("<svg"):], flags=re.S)
+    return re.sub(r"<!--.*?-->\n?", "", text[text.index("<svg") :], flags=re.S)
 
 
 def to_png(figure: Figure) -> bytes:
@@ -95,18 +106,37 @@ def comparison_figure(data: StudySummary, colours: dict[str, str]) -> Figure:
             for i, row in zip(y, rows):
                 estimate = getattr(row, field)
                 if not math.isfinite(estimate.mean):
-                    axes.annotate(literal(row.outcome or "no result"), (0.5, i), xycoords=("axes fraction", "data"),
-                                  ha="center", va="center", color=colours[row.method], fontstyle="italic")
+                    axes.annotate(
+                        literal(row.outcome or "no result"),
+                        (0.5, i),
+                        xycoords=("axes fraction", "data"),
+                        ha="center",
+                        va="center",
+                        color=colours[row.method],
+                        fontstyle="italic",
+                    )
                     continue
                 error = None
                 if math.isfinite(estimate.low) and math.isfinite(estimate.high):
                     error = [[estimate.mean - estimate.low], [estimate.high - estimate.mean]]
-                axes.errorbar(estimate.mean, i, xerr=error, fmt="D" if row.method == data.winner else "o",
-                              color=colours[row.method], markersize=7 if row.method == data.winner else 5, capsize=4)
+                axes.errorbar(
+                    estimate.mean,
+                    i,
+                    xerr=error,
+                    fmt="D" if row.method == data.winner else "o",
+                    color=colours[row.method],
+                    markersize=7 if row.method == data.winner else 5,
+                    capsize=4,
+                )
         baseline = next((r for r in rows if r.method == data.baseline), None)
         if baseline is not None and math.isfinite(baseline.test_metric.mean):
-            test_axes.axvline(baseline.test_metric.mean, color=BASELINE_COLOUR, linestyle="--", linewidth=1,
-                              label=f"{BASELINE} (unregularized)")
+            test_axes.axvline(
+                baseline.test_metric.mean,
+                color=BASELINE_COLOUR,
+                linestyle="--",
+                linewidth=1,
+                label=f"{BASELINE} (unregularized)",
+            )
             test_axes.legend(loc="lower right")
         gap_axes.axvline(0.0, color="black", linewidth=0.8)
         test_axes.set_yticks(list(y), [_method_tick(r.method, data) for r in rows])
@@ -151,11 +181,15 @@ def validation_figure(curves: tuple[ValidationCurve, ...], colours: dict[str, st
             axes.set_title(literal(curve.method), color=colour)
             axes.set_xlabel(literal(curve.parameter))
             axes.set_ylabel("CV validation loss")
-        entries = [("CV mean, seed 0", {"marker": "o", "markersize": 3}),
-                   ("±1 standard error", {"linewidth": 8, "alpha": 0.2}),
-                   ("other seeds", {"linestyle": ":", "linewidth": 0.8}),
-                   ("minimum + 1 SE", {"color": "gray", "linestyle": "--", "linewidth": 0.8}),
-                   ("minimum", MINIMUM), ("1-SE choice", ONE_SE), (f"chosen ({rule} rule)", CHOSEN)]
+        entries = [
+            ("CV mean, seed 0", {"marker": "o", "markersize": 3}),
+            ("±1 standard error", {"linewidth": 8, "alpha": 0.2}),
+            ("other seeds", {"linestyle": ":", "linewidth": 0.8}),
+            ("minimum + 1 SE", {"color": "gray", "linestyle": "--", "linewidth": 0.8}),
+            ("minimum", MINIMUM),
+            ("1-SE choice", ONE_SE),
+            (f"chosen ({rule} rule)", CHOSEN),
+        ]
         _key(figure, [e for e in entries if e[0] != "other seeds" or any(c.other_seeds for c in curves)])
     return figure
 
@@ -172,8 +206,15 @@ def grid_figure(grids: tuple[ValidationGrid, ...], colours: dict[str, str]) -> F
                 for j, row in enumerate(grid.mean):
                     for i, value in enumerate(row):
                         dark = math.isfinite(value) and image.norm(value) < 0.5  # viridis: low is dark
-                        axes.text(i, j, f"{value:.3f}" if math.isfinite(value) else "diverged", ha="center",
-                                  va="center", fontsize=6, color="white" if dark else "black")
+                        axes.text(
+                            i,
+                            j,
+                            f"{value:.3f}" if math.isfinite(value) else "diverged",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="white" if dark else "black",
+                        )
             axes.plot(*grid.best, **GRID_MINIMUM)
             if grid.chosen is not None:
                 axes.plot(*grid.chosen, **GRID_CHOSEN)
@@ -209,8 +250,7 @@ def learning_figure(curves: tuple[LearningCurve, ...], colours: dict[str, str]) 
             if curve.status == "diverged":
                 axes.axvline(curve.epochs[-1], **DIVERGED)
             if curve.restored is not None:
-                axes.plot(curve.restored, curve.val_loss[curve.epochs.index(curve.restored)], color="black",
-                          **RESTORED)
+                axes.plot(curve.restored, curve.val_loss[curve.epochs.index(curve.restored)], color="black", **RESTORED)
         entries = [("train", {"linestyle": "--"}), ("validation", {})]
         if any(c.stopped is not None for c in curves):
             entries.append(("stopped early", STOPPED))
@@ -240,8 +280,15 @@ def histogram_figure(histograms: tuple[WeightHistogram, ...], colours: dict[str,
             note = f"exact zeros: {hist.exact_zeros:,}" + (f" ({hist.exact_zeros / total:.1%})" if total else "")
             if hist.units_pruned > 0:
                 note += f"\nunits pruned: {hist.units_pruned:,}"
-            axes.text(0.02, 0.97, note, transform=axes.transAxes, va="top", fontsize=8,
-                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+            axes.text(
+                0.02,
+                0.97,
+                note,
+                transform=axes.transAxes,
+                va="top",
+                fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+            )
     return figure
 
 
@@ -254,8 +301,9 @@ def path_figure(path: RegularizationPath) -> Figure:
         lam = list(path.strengths)
         colours = matplotlib.colormaps["tab20"].colors
         for j, name in enumerate(path.feature_names):
-            axes[0].plot(lam, [row[j] for row in path.coefs], color=colours[j % len(colours)], linewidth=1.2,
-                         label=literal(name))
+            axes[0].plot(
+                lam, [row[j] for row in path.coefs], color=colours[j % len(colours)], linewidth=1.2, label=literal(name)
+            )
         axes[0].axhline(0.0, color="black", linewidth=0.6)
         axes[0].set_ylabel("coefficient (standardized features)")
         axes[0].set_title(literal(f"{path.penalty} path: coefficients against λ"))
@@ -273,8 +321,13 @@ def path_figure(path: RegularizationPath) -> Figure:
             a.set_xscale("log")
             a.set_xlabel("λ")
             for k, (criterion, value) in enumerate(path.choices.items()):
-                a.axvline(value, color="black", linestyle=CHOICE_STYLES[k % len(CHOICE_STYLES)], linewidth=1,
-                          label=literal(f"{criterion}: λ = {value:.3g}") if a is axes[-1] else None)
+                a.axvline(
+                    value,
+                    color="black",
+                    linestyle=CHOICE_STYLES[k % len(CHOICE_STYLES)],
+                    linewidth=1,
+                    label=literal(f"{criterion}: λ = {value:.3g}") if a is axes[-1] else None,
+                )
         if len(path.feature_names) <= 20:
             axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         if panels == 2:

@@ -61,42 +61,71 @@ def page(data: ReportData, figures: dict[str, str], colours: dict[str, str]) -> 
         f'<p class="sub">{escape(_subtitle(data))}</p>',
     ]
     if data.status != "finished":
-        parts.append('<p class="warning">This study has not finished (it is running, or it was stopped): what it '
-                     "stored so far is shown. Finish it with the command below plus <code>--resume --name "
-                     f"{escape(data.study)}</code>.</p>")
+        parts.append(
+            '<p class="warning">This study has not finished (it is running, or it was stopped): what it '
+            "stored so far is shown. Finish it with the command below plus <code>--resume --name "
+            f"{escape(data.study)}</code>.</p>"
+        )
     if data.comparison is not None:
-        parts += [f'<p class="verdict">{verdict(data.comparison)}</p>',
-                  _section("Comparison", figures.get("comparison"), comparison_caption(data.comparison),
-                           comparison_table(data.comparison, colours))]
+        parts += [
+            f'<p class="verdict">{verdict(data.comparison)}</p>',
+            _section(
+                "Comparison",
+                figures.get("comparison"),
+                comparison_caption(data.comparison),
+                comparison_table(data.comparison, colours),
+            ),
+        ]
     if "validation-curves" in figures:
-        parts.append(_section(
-            "Validation curves", figures["validation-curves"],
-            "Cross-validated mean validation loss of each grid point on seed 0 (dotted: the other seeds), with "
-            "±1 standard error across folds. The circle marks the minimum; the diamond the strongest "
-            "regularization within one standard error of it; the star the point this study chose (by its "
-            f"{escape(str(settings.get('rule', '1se')))} rule)."))
+        parts.append(
+            _section(
+                "Validation curves",
+                figures["validation-curves"],
+                "Cross-validated mean validation loss of each grid point on seed 0 (dotted: the other seeds), with "
+                "±1 standard error across folds. The circle marks the minimum; the diamond the strongest "
+                "regularization within one standard error of it; the star the point this study chose (by its "
+                f"{escape(str(settings.get('rule', '1se')))} rule).",
+            )
+        )
     if "validation-grids" in figures:
-        parts.append(_section(
-            "Validation grids", figures["validation-grids"],
-            "Methods tuned over two knobs: the cross-validated mean validation loss of every pair of values on "
-            "one seed (grey: a fold diverged). The circle marks the minimum, the star the point this study chose: "
-            "a grid of two knobs has no single direction of stronger regularization, so it takes the minimum."))
+        parts.append(
+            _section(
+                "Validation grids",
+                figures["validation-grids"],
+                "Methods tuned over two knobs: the cross-validated mean validation loss of every pair of values on "
+                "one seed (grey: a fold diverged). The circle marks the minimum, the star the point this study chose: "
+                "a grid of two knobs has no single direction of stronger regularization, so it takes the minimum.",
+            )
+        )
     if "learning-curves" in figures:
-        parts.append(_section(
-            "Learning curves", figures["learning-curves"],
-            "Each method's chosen configuration refit on seed 0's training part: training loss (dashed) and "
-            "validation loss (solid) per epoch. Validation is the held-out test split, or with early stopping "
-            "the monitored fifth of the training rows."))
+        parts.append(
+            _section(
+                "Learning curves",
+                figures["learning-curves"],
+                "Each method's chosen configuration refit on seed 0's training part: training loss (dashed) and "
+                "validation loss (solid) per epoch. Validation is the held-out test split, or with early stopping "
+                "the monitored fifth of the training rows.",
+            )
+        )
     if "weight-histograms" in figures:
-        parts.append(_section(
-            "Weight histograms", figures["weight-histograms"],
-            "Final weights (not biases) of each method's seed-0 test run, on a log count axis. Exact zeros are "
-            "what L1's proximal steps produce; group lasso removes whole units."))
+        parts.append(
+            _section(
+                "Weight histograms",
+                figures["weight-histograms"],
+                "Final weights (not biases) of each method's seed-0 test run, on a log count axis. Exact zeros are "
+                "what L1's proximal steps produce; group lasso removes whole units.",
+            )
+        )
     if data.path is not None:
-        parts.append(_section(
-            "Regularization path", figures.get("regularization-path"),
-            "Coefficients against the penalty strength λ (log axis); vertical lines mark the λ each criterion "
-            "chose.", path_table(data)))
+        parts.append(
+            _section(
+                "Regularization path",
+                figures.get("regularization-path"),
+                "Coefficients against the penalty strength λ (log axis); vertical lines mark the λ each criterion "
+                "chose.",
+                path_table(data),
+            )
+        )
     parts += [_reproduction(data), "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
@@ -110,8 +139,10 @@ def verdict(data: StudySummary) -> str:
     if data.winner is None:
         return "No method has a test score: every run diverged or failed, or too few test rows to score."
     winner = next(m for m in data.methods if m.method == data.winner)
-    text = (f"Winner: <strong>{escape(data.winner)}</strong> (test {metric} {_num(winner.test_metric.mean)}, "
-            f"95% interval {_interval(winner.test_metric)}).")
+    text = (
+        f"Winner: <strong>{escape(data.winner)}</strong> (test {metric} {_num(winner.test_metric.mean)}, "
+        f"95% interval {_interval(winner.test_metric)})."
+    )
     if data.runner_up is None:
         return text + " No other method finished, so there is nothing to compare it with."
     lead = data.lead
@@ -119,9 +150,11 @@ def verdict(data: StudySummary) -> str:
         text += f" Its lead over {escape(data.runner_up)} cannot be tested: too few seeds finished for both."
     else:
         significance = "significant" if data.winner_significant else "not significant"
-        text += (f" Its lead over {escape(data.runner_up)} is {_signed(lead.mean_diff)} "
-                 f"(95% interval [{_num(lead.low)}, {_num(lead.high)}], paired over {lead.n} seeds, "
-                 f"p = {_p(lead.p_value)}): <strong>{significance}</strong> at the 5% level.")
+        text += (
+            f" Its lead over {escape(data.runner_up)} is {_signed(lead.mean_diff)} "
+            f"(95% interval [{_num(lead.low)}, {_num(lead.high)}], paired over {lead.n} seeds, "
+            f"p = {_p(lead.p_value)}): <strong>{significance}</strong> at the 5% level."
+        )
     if winner.vs_baseline:
         versus = winner.vs_baseline
         text += f" Against the unregularized baseline: {_versus(versus)}, p = {_p(versus.p_value)}."
@@ -129,11 +162,16 @@ def verdict(data: StudySummary) -> str:
 
 
 def comparison_caption(data: StudySummary) -> str:
-    baseline = ("The dashed line is the unregularized baseline (none)." if data.baseline
-                else "The study has no unregularized baseline (none).")
-    return (f"Left: test {_metric(data)} of each method at its chosen strength, mean over seeds with its 95% "
-            f"interval; ★ marks the winner. {baseline} Right: the generalization gap (train minus test), "
-            "which regularization should narrow.")
+    baseline = (
+        "The dashed line is the unregularized baseline (none)."
+        if data.baseline
+        else "The study has no unregularized baseline (none)."
+    )
+    return (
+        f"Left: test {_metric(data)} of each method at its chosen strength, mean over seeds with its 95% "
+        f"interval; ★ marks the winner. {baseline} Right: the generalization gap (train minus test), "
+        "which regularization should narrow."
+    )
 
 
 def comparison_table(data: StudySummary, colours: dict[str, str]) -> str:
@@ -143,9 +181,16 @@ def comparison_table(data: StudySummary, colours: dict[str, str]) -> str:
     head += ["units pruned"] * pruned + ["vs none (paired, 95% interval)", "p"] * bool(data.baseline) + ["outcome"]
     rows = []
     for m in data.methods:
-        cells = [_method_cell(m.method, colours), f'<td class="l">{escape(m.chosen_label)}</td>',
-                 _td(_num(m.train_metric.mean)), _td(_num(m.test_metric.mean)), _td(_interval(m.test_metric)),
-                 _td(_signed(m.gap.mean)), _td(_percent(m.zeros)), _td(_num(m.weight_norm, 2))]
+        cells = [
+            _method_cell(m.method, colours),
+            f'<td class="l">{escape(m.chosen_label)}</td>',
+            _td(_num(m.train_metric.mean)),
+            _td(_num(m.test_metric.mean)),
+            _td(_interval(m.test_metric)),
+            _td(_signed(m.gap.mean)),
+            _td(_percent(m.zeros)),
+            _td(_num(m.weight_norm, 2)),
+        ]
         if pruned:
             cells.append(_td(_num(m.units_pruned, 1)))
         if data.baseline:
@@ -154,8 +199,9 @@ def comparison_table(data: StudySummary, colours: dict[str, str]) -> str:
         cells.append(f'<td class="l">{escape(m.outcome)}</td>')
         row_class = ' class="winner"' if m.method == data.winner else ""
         rows.append(f"<tr{row_class}>{''.join(cells)}</tr>")
-    header = "".join(f'<th class="l">{h}</th>' if h in ("method", "chosen", "outcome") else f"<th>{h}</th>"
-                     for h in head)
+    header = "".join(
+        f'<th class="l">{h}</th>' if h in ("method", "chosen", "outcome") else f"<th>{h}</th>" for h in head
+    )
     return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
@@ -164,10 +210,14 @@ def path_table(data: ReportData) -> str:
     rows = []
     for criterion, value in path.choices.items():
         nonzero = path.nonzeros_at(value)
-        rows.append(f'<tr><td class="l">{escape(str(criterion))}</td>{_td(_num(value, 4, "g"))}'
-                    f'{_td("—" if nonzero is None else str(nonzero))}</tr>')
-    return ('<table>\n<thead><tr><th class="l">criterion</th><th>λ</th><th>nonzero coefficients (nearest λ on '
-            "the path)</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+        rows.append(
+            f'<tr><td class="l">{escape(str(criterion))}</td>{_td(_num(value, 4, "g"))}'
+            f"{_td('—' if nonzero is None else str(nonzero))}</tr>"
+        )
+    return (
+        '<table>\n<thead><tr><th class="l">criterion</th><th>λ</th><th>nonzero coefficients (nearest λ on '
+        "the path)</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+    )
 
 
 def _reproduction(data: ReportData) -> str:
@@ -175,33 +225,45 @@ def _reproduction(data: ReportData) -> str:
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(run.statuses.items())) or "none"
     elapsed = "—" if run.elapsed is None else f"{run.elapsed:,.1f} s"
     rows = [_setting_row(k, v) for k, v in _flatten(data.settings)]
-    facts = [("store", data.store), ("status", data.status), ("created", _time(run.created)),
-             ("finished", "—" if run.finished is None else _time(run.finished)), ("trials", statuses),
-             ("trial time (sum)", f"{run.trial_seconds:,.1f} s"), ("study wall time", elapsed),
-             ("reglab (installed now)", run.reglab_version), ("torch (installed now)", run.torch_version)]
+    facts = [
+        ("store", data.store),
+        ("status", data.status),
+        ("created", _time(run.created)),
+        ("finished", "—" if run.finished is None else _time(run.finished)),
+        ("trials", statuses),
+        ("trial time (sum)", f"{run.trial_seconds:,.1f} s"),
+        ("study wall time", elapsed),
+        ("reglab (installed now)", run.reglab_version),
+        ("torch (installed now)", run.torch_version),
+    ]
     model = data.settings.get("model") or {}
     channels = ""
     if isinstance(model, dict) and model.get("kind") == "cnn" and model.get("channels"):
         listed = escape(", ".join(str(c) for c in model["channels"]))
-        channels = (f"<p>The CNN's channels ({listed}) have no flag: set them in a study file "
-                    "(<code>[model] channels = [...]</code>, with <code>--study FILE</code>).</p>")
-    return "\n".join([
-        "<section>",
-        "<h2>Settings and reproduction</h2>",
-        "<p>The same settings run again give the same trials (each seed fixes its split, initialization and "
-        "minibatches); add <code>--store</code> and <code>--name</code> to keep them:</p>",
-        f"<pre>{escape(_continued(data.command))}</pre>",
-        channels,
-        '<div class="columns">',
-        '<table class="settings">\n<thead><tr><th class="l">setting</th><th class="l">value</th></tr></thead>\n<tbody>',
-        *rows,
-        "</tbody>\n</table>",
-        '<table class="run">\n<thead><tr><th class="l">run</th><th class="l"></th></tr></thead>\n<tbody>',
-        *(_setting_row(k, v) for k, v in facts),
-        "</tbody>\n</table>",
-        "</div>",
-        "</section>",
-    ])
+        channels = (
+            f"<p>The CNN's channels ({listed}) have no flag: set them in a study file "
+            "(<code>[model] channels = [...]</code>, with <code>--study FILE</code>).</p>"
+        )
+    return "\n".join(
+        [
+            "<section>",
+            "<h2>Settings and reproduction</h2>",
+            "<p>The same settings run again give the same trials (each seed fixes its split, initialization and "
+            "minibatches); add <code>--store</code> and <code>--name</code> to keep them:</p>",
+            f"<pre>{escape(_continued(data.command))}</pre>",
+            channels,
+            '<div class="columns">',
+            '<table class="settings">\n<thead><tr><th class="l">setting</th><th class="l">value</th></tr></thead>',
+            "<tbody>",
+            *rows,
+            "</tbody>\n</table>",
+            '<table class="run">\n<thead><tr><th class="l">run</th><th class="l"></th></tr></thead>\n<tbody>',
+            *(_setting_row(k, v) for k, v in facts),
+            "</tbody>\n</table>",
+            "</div>",
+            "</section>",
+        ]
+    )
 
 
 def _continued(command: tuple[str, ...]) -> str:
@@ -218,8 +280,12 @@ def _subtitle(data: ReportData) -> str:
     settings = data.settings
     items = [f"data: {settings.get('data', '?')}"]
     if data.kind != "path":
-        items += [f"{len(data.methods)} method{'s' * (len(data.methods) != 1)}", f"{settings.get('seeds', '?')} seeds",
-                  f"{settings.get('folds', '?')}-fold CV", f"{settings.get('rule', '1se')} rule"]
+        items += [
+            f"{len(data.methods)} method{'s' * (len(data.methods) != 1)}",
+            f"{settings.get('seeds', '?')} seeds",
+            f"{settings.get('folds', '?')}-fold CV",
+            f"{settings.get('rule', '1se')} rule",
+        ]
     else:
         items.append("regularization path")
     if data.run.finished is not None:
@@ -248,8 +314,7 @@ def _setting_row(key: str, value: object) -> str:
 
 
 def _method_cell(method: str, colours: dict[str, str]) -> str:
-    return (f'<td class="l"><span class="swatch" style="background:{colours[method]}"></span>'
-            f"{escape(method)}</td>")
+    return f'<td class="l"><span class="swatch" style="background:{colours[method]}"></span>{escape(method)}</td>'
 
 
 def _versus(v: Paired | None) -> str:

@@ -7,6 +7,7 @@ that holds the same trials gives the same summary.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from reglab.results import BASELINE, Interval, MethodSummary, Paired, StudySummary
@@ -35,8 +36,11 @@ def choose(settings: StudySettings, method: str, seed: int, records: list[TrialR
     points = grid_points(settings, reg)
     if not reg.tuned:
         return {}, None
-    loss = {(point_label(r.config["point"]), r.fold): r.metrics.get("eval_loss", math.nan)
-            for r in records if r.method == method and r.stage == "cv" and r.seed == seed}
+    loss = {
+        (point_label(r.config["point"]), r.fold): r.metrics.get("eval_loss", math.nan)
+        for r in records
+        if r.method == method and r.stage == "cv" and r.seed == seed
+    }
     table = np.array([[_finite_or_nan(loss.get((point_label(p), f))) for f in range(settings.folds)] for p in points])
     single = len(reg.tuned) == 1
     values = [p[reg.tuned[0]] for p in points] if single else list(range(len(points)))
@@ -66,8 +70,9 @@ def summarize_study(settings: StudySettings, records: list[TrialRecord], task: s
     if winner and runner_up and winner.test_values == runner_up.test_values:
         tied = [s.method for s in ranked if s.test_values == winner.test_values]
         return StudySummary(task, metric, summaries, None, None, None, tied=tied)
-    return StudySummary(task, metric, summaries, winner.method if winner else None,
-                        runner_up.method if runner_up else None, lead)
+    return StudySummary(
+        task, metric, summaries, winner.method if winner else None, runner_up.method if runner_up else None, lead
+    )
 
 
 def _paired(a: list[float], b: list[float]) -> Paired | None:
@@ -77,16 +82,25 @@ def _paired(a: list[float], b: list[float]) -> Paired | None:
     return paired_comparison([x for x, _ in pairs], [y for _, y in pairs])
 
 
-def _summarize_method(settings: StudySettings, method: str, records: list[TrialRecord],
-                      metric_range: tuple[float, float]) -> MethodSummary:
+def _summarize_method(
+    settings: StudySettings, method: str, records: list[TrialRecord], metric_range: tuple[float, float]
+) -> MethodSummary:
     chosen, curves, tests = [], [], []
     for seed in range(settings.seeds):
         point, curve = choose(settings, method, seed, records)
         chosen.append(point)
         if curve is not None:
-            curves.append({"seed": seed, "values": curve.values.tolist(), "mean": curve.mean.tolist(),
-                           "se": curve.se.tolist(), "best": curve.best_index, "one_se": curve.one_se_index,
-                           "labels": [point_label(p) for p in grid_points(settings, settings.regularization(method))]})
+            curves.append(
+                {
+                    "seed": seed,
+                    "values": curve.values.tolist(),
+                    "mean": curve.mean.tolist(),
+                    "se": curve.se.tolist(),
+                    "best": curve.best_index,
+                    "one_se": curve.one_se_index,
+                    "labels": [point_label(p) for p in grid_points(settings, settings.regularization(method))],
+                }
+            )
         key = test_trial_key(method, point, seed)
         tests.append(next((r for r in records if r.key == key), None))
     metric = [r.metrics.get("eval_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]

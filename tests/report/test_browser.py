@@ -10,9 +10,17 @@ import pytest
 from PIL import Image
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--host-resolver-rules=MAP * ~NOTFOUND")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +32,12 @@ def browser() -> str:
 
 
 def open_page(browser: str, page: Path, profile: Path, *action: str) -> subprocess.CompletedProcess:
-    return subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", *action, page.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [browser, *FLAGS, f"--user-data-dir={profile}", *action, page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def test_every_figure_loads_without_the_network(browser: str, full_report: Path, tmp_path: Path) -> None:

@@ -82,8 +82,12 @@ def test_min_rule_and_product_grids_of_three_knobs(store_path: Path, hand) -> No
     with Store(store_path) as store:
         study = store.study("hand")
         summary = study.summary
-        summary["methods"][0]["curves"][0]["labels"] = ["l2=0.1,dropout=0.1,maxnorm=3", "l2=0.1,dropout=0.5,maxnorm=3",
-                                                        "l2=1,dropout=0.1,maxnorm=3", "l2=1,dropout=0.5,maxnorm=3"]
+        summary["methods"][0]["curves"][0]["labels"] = [
+            "l2=0.1,dropout=0.1,maxnorm=3",
+            "l2=0.1,dropout=0.5,maxnorm=3",
+            "l2=1,dropout=0.1,maxnorm=3",
+            "l2=1,dropout=0.5,maxnorm=3",
+        ]
         store.finish_study(study.id, summary)
     (curve,) = read(store_path).curves
     assert curve.categorical and not curve.log_x and curve.parameter == "grid point"
@@ -135,8 +139,19 @@ def test_the_test_trial_at_the_chosen_point_is_read(store_path: Path, hand) -> N
     hand.make_study(store_path, methods=("l1",))
     with Store(store_path) as store:
         study = store.study("hand")
-        store.record_trial(study.id, "l1|l1=0.1|test|seed=0", "l1", "test", None, 0, {"point": {"l1": 0.1}},
-                           "completed", {}, 1.0, [{"epoch": 0, "train_loss": 9.0, "val_loss": 8.0}])
+        store.record_trial(
+            study.id,
+            "l1|l1=0.1|test|seed=0",
+            "l1",
+            "test",
+            None,
+            0,
+            {"point": {"l1": 0.1}},
+            "completed",
+            {},
+            1.0,
+            [{"epoch": 0, "train_loss": 9.0, "val_loss": 8.0}],
+        )
         summary = study.summary
         summary["methods"][0]["chosen"][0] = {"l1": 0.1}
         store.finish_study(study.id, summary)
@@ -166,8 +181,16 @@ def test_run_info_sums_trial_seconds_and_counts_statuses(store_path: Path, hand)
 
 
 def test_the_command_gives_back_the_stored_settings() -> None:
-    settings = StudySettings(data="wine", methods=("none", "l2+dropout", "dropout+maxnorm=3"), epochs=7, seeds=2,
-                             grids={"l2": (1e-5, 0.001)}, rule="min", impute=True, lr=3e-4).to_dict()
+    settings = StudySettings(
+        data="wine",
+        methods=("none", "l2+dropout", "dropout+maxnorm=3"),
+        epochs=7,
+        seeds=2,
+        grids={"l2": (1e-5, 0.001)},
+        rule="min",
+        impute=True,
+        lr=3e-4,
+    ).to_dict()
     program, *flags = reproduce_command("compare", settings)
     assert program == "reglab compare"
     args = build_parser().parse_args(["compare", *shlex.split(" ".join(flags))])
@@ -175,7 +198,9 @@ def test_the_command_gives_back_the_stored_settings() -> None:
 
 
 def test_a_tune_command_takes_its_method_as_argument() -> None:
-    settings = StudySettings(data="wine", methods=("dropout+maxnorm=3",), epochs=7, grids={"dropout": (0.1, 0.5)}).to_dict()
+    settings = StudySettings(
+        data="wine", methods=("dropout+maxnorm=3",), epochs=7, grids={"dropout": (0.1, 0.5)}
+    ).to_dict()
     program, *flags = reproduce_command("tune", {"kind": "tune", **settings})
     assert program == "reglab tune dropout+maxnorm=3" and not any(f.startswith("--methods") for f in flags)
     args = build_parser().parse_args([*shlex.split(program)[1:], *shlex.split(" ".join(flags))])
@@ -183,8 +208,9 @@ def test_a_tune_command_takes_its_method_as_argument() -> None:
 
 
 def test_a_path_command_names_its_flags() -> None:
-    command = reproduce_command("path", {"kind": "path", "data": "my data.csv", "target": None, "penalty": "l1",
-                                         "folds": 5})
+    command = reproduce_command(
+        "path", {"kind": "path", "data": "my data.csv", "target": None, "penalty": "l1", "folds": 5}
+    )
     assert command == ("reglab path", "--data 'my data.csv'", "--folds 5", "--penalty l1")
     args = build_parser().parse_args(["path", *shlex.split(" ".join(command[1:]))])
     assert (args.data, args.folds, args.penalty) == ("my data.csv", 5, "l1")

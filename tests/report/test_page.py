@@ -25,7 +25,13 @@ def figure_count(html: str) -> int:
 def test_a_full_study_has_every_figure_and_table(full_report: Path) -> None:
     html = full_report.read_text()
     assert figure_count(html) == 4
-    for heading in ("Comparison", "Validation curves", "Learning curves", "Weight histograms", "Settings and reproduction"):
+    for heading in (
+        "Comparison",
+        "Validation curves",
+        "Learning curves",
+        "Weight histograms",
+        "Settings and reproduction",
+    ):
         assert f"<h2>{heading}</h2>" in html
     assert "Winner: <strong>early-stopping</strong>" in html and "<strong>not significant</strong>" in html
     assert "Against the unregularized baseline: +0.0300 [-0.0100, 0.0300], p = 0.200." in html
@@ -34,8 +40,12 @@ def test_a_full_study_has_every_figure_and_table(full_report: Path) -> None:
 
 
 def test_stored_strings_are_escaped(store_path: Path, hand) -> None:
-    hand.make_study(store_path, name=ATTACK, methods=("none", ATTACK, "costs $5 or $6"),
-                    settings={"data": f"{ATTACK}.csv", "optimizer": f'"{ATTACK}'})
+    hand.make_study(
+        store_path,
+        name=ATTACK,
+        methods=("none", ATTACK, "costs $5 or $6"),
+        settings={"data": f"{ATTACK}.csv", "optimizer": f'"{ATTACK}'},
+    )
     out = write_report(store_path, ATTACK)
     html = out.read_text()
     assert "<script" not in html.lower()
@@ -100,8 +110,12 @@ def test_the_store_is_left_as_it_was(store_path: Path, hand, tmp_path: Path) -> 
     hand.make_study(store_path, methods=("none", "l1"))
     before = (store_path.read_bytes(), store_path.stat().st_mtime_ns, sorted(os.listdir(tmp_path)), dump(store_path))
     out = write_report(store_path, "hand", tmp_path / "report.html", png_dir=tmp_path / "png")
-    after = (store_path.read_bytes(), store_path.stat().st_mtime_ns,
-             sorted(set(os.listdir(tmp_path)) - {out.name, "png"}), dump(store_path))
+    after = (
+        store_path.read_bytes(),
+        store_path.stat().st_mtime_ns,
+        sorted(set(os.listdir(tmp_path)) - {out.name, "png"}),
+        dump(store_path),
+    )
     assert after == before
     pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert pngs == ["comparison.png", "learning-curves.png", "validation-curves.png", "weight-histograms.png"]
@@ -181,7 +195,11 @@ assert "torch" not in sys.modules
 
 def test_the_report_needs_no_torch(store_path: Path, hand) -> None:
     hand.make_study(store_path, methods=("none", "l1"))
-    done = subprocess.run([sys.executable, "-c", NO_TORCH, str(ROOT / "reglab"), str(store_path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(ROOT / "reglab"), str(store_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).is_file()
