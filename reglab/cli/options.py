@@ -7,7 +7,6 @@ overrides them; what neither gives takes ``StudySettings``' default.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
