@@ -99,12 +99,14 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
     def _points(self) -> list[dict]:
         """Every combination of the grids' values, first knob outermost."""
         if not isinstance(self.grids, Mapping) or not self.grids:
-            raise ValueError(f"grids must be a non-empty dict of parameter -> values, as {{'l2': [1e-4, 1e-3]}}; got {self.grids!r}")
+            raise ValueError("grids must be a non-empty dict of parameter -> values, as {'l2': [1e-4, 1e-3]}; "
+                             f"got {self.grids!r}")
         known = self.estimator.get_params()
         values = {}
         for name, grid in self.grids.items():
             if name not in known:
-                raise ValueError(f"{type(self.estimator).__name__} has no parameter {name!r} to tune: use one of {', '.join(sorted(known))}")
+                raise ValueError(f"{type(self.estimator).__name__} has no parameter {name!r} to tune: "
+                                 f"use one of {', '.join(sorted(known))}")
             values[name] = list(np.asarray(grid, dtype=object).ravel())
             if not values[name]:
                 raise ValueError(f"the grid of {name} is empty: give it at least one value")
@@ -114,9 +116,10 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
         given = (self.stronger or {}).get(name)
         if given is not None:
             if given not in DIRECTIONS:
-                raise ValueError(f"Invalid value for stronger[{name!r}]: expected one of {DIRECTIONS}. Received: {given!r}")
+                raise ValueError(f"Invalid value for stronger[{name!r}]: expected one of {DIRECTIONS}. "
+                                 f"Received: {given!r}")
             return given
-        method = METHOD_OF.get(name.rsplit("__", 1)[-1]) if isinstance(self.estimator, RegularizedNet) or "__" in name else None
+        method = METHOD_OF.get(name.rsplit("__", 1)[-1])  # a reglab strength, also as a pipeline's step__name
         return METHODS[method].stronger if method else "larger"
 
     def _strength_ranks(self, points: list[dict]) -> np.ndarray:

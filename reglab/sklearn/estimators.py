@@ -105,7 +105,8 @@ class RegularizedNet(BaseEstimator):
         """The spec with the strength parameters applied (a method set in both places is refused)."""
         spec = self.regularization
         if not isinstance(spec, str):
-            raise TypeError(f"regularization must be a spec string such as 'l2=1e-3+dropout=0.3', not {type(spec).__name__}")
+            raise TypeError("regularization must be a spec string such as 'l2=1e-3+dropout=0.3', "
+                            f"not {type(spec).__name__}")
         reg = Regularization.parse(spec)
         valued = {token.partition("=")[0].strip() for token in spec.split("+") if "=" in token}
         for name in STRENGTHS:
