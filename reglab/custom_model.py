@@ -24,6 +24,11 @@ from torch import nn
 from reglab.regularizers.dropout import TUNABLE_LAYERS, set_rates, tunable_layers
 
 Builder = Callable[[], nn.Module]
+
+
+class ModelTypeError(ValueError, TypeError):
+    """A model argument of the wrong kind: a ``TypeError`` for Python, bad input (a ``ValueError``) for the CLI."""
+
 RATE_METHODS = {"dropout": "dropout", "gaussian": "gaussian-dropout", "dropconnect": "dropconnect"}  # kind -> method
 
 
@@ -34,7 +39,7 @@ class Reinitialized:
         lacking = [type(m).__name__ for m in instance.modules()
                    if any(True for _ in m.parameters(recurse=False)) and not hasattr(m, "reset_parameters")]
         if lacking:
-            raise TypeError(f"{', '.join(sorted(set(lacking)))} has parameters but no reset_parameters(), so reglab "
+            raise ModelTypeError(f"{', '.join(sorted(set(lacking)))} has parameters but no reset_parameters(), so reglab "
                             "cannot re-initialize it per trial: pass a builder (a function returning a fresh model) instead")
         self.instance = instance
 
@@ -56,7 +61,7 @@ def build_checked(builder: Builder) -> nn.Module:
     except Exception as error:
         raise ValueError(f"the model builder {builder_name(builder)} raised {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
-        raise TypeError(f"the model builder {builder_name(builder)} returned {type(model).__name__}, "
+        raise ModelTypeError(f"the model builder {builder_name(builder)} returned {type(model).__name__}, "
                         "not a torch.nn.Module: return a fresh model")
     if not any(True for _ in model.parameters()):
         raise ValueError(f"the model from {builder_name(builder)} has no parameters: there is nothing to train")
@@ -94,7 +99,7 @@ class CustomModel:
         elif callable(model):
             builder = model
         else:
-            raise TypeError(f"model must be a torch.nn.Module or a function returning one; got {type(model).__name__}")
+            raise ModelTypeError(f"model must be a torch.nn.Module or a function returning one; got {type(model).__name__}")
         with torch.random.fork_rng(devices=[]):
             built = build_checked(builder)
         return cls(builder, name or builder_name(builder), fingerprint(built))

@@ -1,0 +1,154 @@
+"""reglab.compare and reglab.tune with a user's own model and data, against the same trials run by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.metrics import accuracy_score
+from torch import nn
+
+import reglab
+from reglab import FitConfig, L2, Regularizers, Term, fit
+from reglab.data.splits import Standardizer, holdout_split
+from reglab.store import Store
+from tests.own_models import ResidualMLP, build, build_without_dropout
+
+QUICK = dict(seeds=2, folds=2, epochs=2, batch_size=32, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[::3].astype(np.float32), y[::3]
+
+
+def test_a_study_of_a_user_module_equals_its_trials_run_one_by_one_with_fit(digits):
+    """Each seed's test score: a stratified quarter held out, features standardized on the rest, the
+    builder called under the seed, reglab.fit with L2 — scored with scikit-learn's accuracy."""
+    X, y = digits
+    study = reglab.compare(model=build, data=(X, y), methods=["none", "l2=1e-3"], **QUICK)
+    for method, penalties in (("none", []), ("l2=1e-3", [Term(L2(1e-3))])):
+        by_hand = []
+        for seed in range(QUICK["seeds"]):
+            train, test = holdout_split(y, 0.25, seed, stratify=True)
+            scaler = Standardizer.fit(X[train])
+            torch.manual_seed(seed)
+            model = build()
+            config = FitConfig(task="classification", epochs=2, batch_size=32, seed=seed, device="cpu")
+            fit(model, (scaler.transform(X[train]), y[train]), config=config, regularizers=Regularizers(penalties=penalties))
+            with torch.no_grad():
+                predicted = model.eval()(torch.as_tensor(scaler.transform(X[test]))).argmax(1).numpy()
+            by_hand.append(accuracy_score(y[test], predicted))
+        summary = next(m for m in study.summary.methods if m.method == method)
+        assert summary.test_values == pytest.approx(by_hand, abs=1e-12)
+
+
+def test_a_residual_mlp_with_a_tunable_dropout_layer_is_compared_and_tabled(digits):
+    study = reglab.compare(model=build, data=digits, methods=["none", "l2", "dropout", "l2+dropout"],
+                           grids={"l2": [1e-4, 1e-2], "dropout": [0.2, 0.5]}, **QUICK)
+    frame = study.to_frame()
+    assert list(frame.index) == ["none", "l2", "dropout", "l2+dropout"]
+    assert {"chosen", "train", "test", "test_low", "test_high", "gap", "zeros", "weight_norm", "p_vs_none"} <= set(frame.columns)
+    assert frame.loc["dropout", "chosen"].startswith("dropout=")
+    text = study.table()
+    assert "l2+dropout" in text and ("Winner" in text or "No winner" in text)
+    if study.winner is not None:  # the winner with the strengths its seeds chose
+        chosen = next(m for m in study.summary.methods if m.method == study.winner).chosen
+        reg = study.best_regularization()
+        assert all(getattr(reg, name.replace("-", "_")) == value for name, value in chosen[0].items())
+    # dropout was in force: with the same seed (same initialization and minibatches) the only difference
+    # between the none and the dropout test trials is the mask, and their training losses differ
+    trials = study.store.trials(study.store.study(study.name).id)
+    losses = {r.method: r.metrics["train_loss"] for r in trials if r.stage == "test" and r.seed == 0}
+    assert losses["dropout"] != losses["none"]
+
+
+def test_a_dropout_method_without_a_tunable_layer_fails_before_anything_is_stored(digits, tmp_path):
+    path = tmp_path / "s.sqlite"
+    with pytest.raises(ValueError, match=r"add a tunable reglab\.Dropout\(\) layer"):
+        reglab.compare(model=build_without_dropout, data=digits, methods=["none", "dropout"], store=path, **QUICK)
+    with Store(path) as store:
+        assert store.studies() == []
+
+
+def test_a_module_instance_is_copied_and_reinitialized_per_trial():
+    """A 1-D CNN instance on MNIST-1D signals, with its own 4000/1000 split kept as the test set."""
+    cnn = nn.Sequential(nn.Conv1d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(40, 10))
+    before = [p.detach().clone() for p in cnn.parameters()]
+    study = reglab.compare(model=cnn, data="mnist1d-signals", methods=["none"], seeds=2, folds=2, epochs=1,
+                           batch_size=256, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(before, cnn.parameters()))  # the user's instance is untouched
+    trials = study.store.trials(study.store.study(study.name).id)
+    assert [r.stage for r in trials] == ["test", "test"]
+    assert 0.1 < study.summary.methods[0].test_metric.mean <= 1.0
+    # the two seeds' models started from different initializations: their final norms differ
+    norms = [r.metrics["weight_norm"] for r in trials]
+    assert norms[0] != norms[1]
+
+
+def test_a_parameterized_module_without_reset_parameters_asks_for_a_builder():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(64))
+
+        def forward(self, x):
+            return x * self.w
+
+    with pytest.raises(TypeError, match="pass a builder"):
+        reglab.compare(model=nn.Sequential(Scale(), nn.Linear(64, 10)), data="digits", methods=["none"], **QUICK)
+
+
+def test_a_dataframe_with_string_labels_and_a_separate_test_set(digits):
+    X, y = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(64)]).assign(label=names[y])
+    train, test = frame.iloc[:450], frame.iloc[450:]
+    study = reglab.compare(model=build, data=train, target="label", test_data=test, methods=["none"], **QUICK)
+    trials = study.store.trials(study.store.study(study.name).id)
+    assert study.summary.task == "classification" and len(trials) == 2
+    model_scores = [r.metrics["eval_metric"] for r in trials]
+    assert all(0.3 < s <= 1 for s in model_scores)
+
+
+def test_the_test_set_given_is_the_test_set_used(digits):
+    """With test_data, every seed scores on exactly those rows: a test set of one repeated row gives each
+    seed an accuracy of 0 or 1."""
+    X, y = digits
+    Xt, yt = np.repeat(X[:1], 20, axis=0), np.repeat(y[:1], 20)
+    study = reglab.compare(model=build, data=(X, y), test_data=(Xt, yt), methods=["none"], **QUICK)
+    assert set(study.summary.methods[0].test_values) <= {0.0, 1.0}
+
+
+def test_regression_is_inferred_from_a_float_target_and_tensors_work():
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.normal(size=(120, 5)), dtype=torch.float32)
+    y = X @ torch.arange(1.0, 6.0) + 0.1 * torch.as_tensor(rng.normal(size=120), dtype=torch.float32)
+    study = reglab.tune("l2", data=(X, y), model=lambda: nn.Linear(5, 1), grid=[1e-4, 1e-1], **QUICK)
+    assert study.summary.task == "regression" and study.summary.metric == "r2"
+    assert study.summary.methods[0].curves  # the validation curve of each seed
+
+
+def test_the_report_of_an_in_memory_study_needs_a_path_and_writes_one(digits, tmp_path):
+    study = reglab.compare(model=ResidualMLP, data=digits, methods=["none"], **QUICK)
+    with pytest.raises(ValueError, match="needs a path"):
+        study.report()
+    out = study.report(tmp_path / "r.html")
+    assert out.read_text().startswith("<!DOCTYPE html>") or "<html" in out.read_text()[:500]
+    assert "<table" in study._repr_html_()
+
+
+@pytest.mark.parametrize("kwargs, error, says", [
+    (dict(model=lambda: "no model"), TypeError, "not a torch.nn.Module"),
+    (dict(model=lambda: nn.Linear(64, 3)), ValueError, r"shape \(2, 3\), not \(2, 10\)"),
+    (dict(model=lambda: nn.Linear(10, 10)), ValueError, "cannot take samples of shape"),
+    (dict(model=build, bogus=1), TypeError, "unknown study settings"),
+    (dict(model=build, task="ranking"), ValueError, "task"),
+])
+def test_bad_python_input_is_one_line_errors(digits, kwargs, error, says):
+    with pytest.raises(error, match=says) as raised:
+        reglab.compare(data=digits, methods=["none"], **{**QUICK, **kwargs})
+    assert "\n" not in str(raised.value)
