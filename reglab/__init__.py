@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _MODULES = {  # public name -> the module that defines it
     "Dataset": "reglab.data", "load": "reglab.data",
-    "Regularization": "reglab.methods",
+    "Regularization": "reglab.methods", "register_constraint": "reglab.methods", "register_penalty": "reglab.methods",
     "ModelSpec": "reglab.models", "cnn": "reglab.models", "linear_model": "reglab.models", "mlp": "reglab.models",
     "MaxNorm": "reglab.regularizers.constraints",
     "DropConnectLinear": "reglab.regularizers.dropout", "Dropout": "reglab.regularizers.dropout",

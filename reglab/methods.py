@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
 import numpy as np
-from torch import nn
+from torch import Tensor, nn
 
 from reglab.models import DROPOUT_KINDS
 from reglab.regularizers.augment import GaussianNoise, RandomShift
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.early_stopping import EarlyStopping
-from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
-from reglab.regularizers.terms import Term, select_parameters
+from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.training import Regularizers
 from reglab.validation import check_count, check_fraction, check_nonnegative, check_positive, check_probability
 
@@ -41,6 +41,7 @@ class Method:
     help: str
     log_scale: bool = True
     stronger: str = "larger"  # the direction that regularizes more ("smaller" for max-norm c, patience)
+    apply: Callable[[float, bool], object] | None = None  # a registered method: value, proximal -> Term or constraint
 
 
 def _grid(low: float, high: float, num: int) -> tuple[float, ...]:
@@ -105,6 +106,7 @@ class Regularization:
     noise: float = 0.0
     shift: int = 0
     proximal: bool = True  # L1, elastic net, group lasso by proximal steps (exact zeros) or as loss terms
+    registered: tuple[tuple[str, float], ...] = ()  # (name, value) of methods registered by the user, sorted
     tuned: tuple[str, ...] = field(default=())  # names given without a value
 
     def __post_init__(self) -> None:
@@ -120,6 +122,7 @@ class Regularization:
         if tokens == ["none"]:
             return cls()
         values: dict[str, object] = {}
+        registered: dict[str, float] = {}
         tuned: list[str] = []
         for token in tokens:
             name, equals, text = (part.strip() for part in token.partition("="))
@@ -130,21 +133,28 @@ class Regularization:
             method = METHODS.get(name)
             if method is None:
                 raise ValueError(f"unknown regularization method {name!r}: use one of none, {', '.join(METHODS)}")
-            if method.field in values:
+            into = registered if method.apply else values
+            if (name if method.apply else method.field) in into:
                 raise ValueError(f"{name} is given twice in {spec!r}: give each method once")
             if equals and not text:
                 raise ValueError(f"{name}= has no value in {spec!r}: give {name}=VALUE, or {name} alone to tune it")
-            if text:
-                values[method.field] = method.check(method.name, _number(method.name, text))
-            else:
-                values[method.field] = method.check(method.name, method.default)
+            value = method.check(method.name, _number(method.name, text) if text else method.default)
+            into[name if method.apply else method.field] = value
+            if not text:
                 tuned.append(method.name)
         if "l1_ratio" in values and "elasticnet" not in values:
             raise ValueError("l1_ratio is the elastic net's ρ: give it with elasticnet, as in elasticnet+l1_ratio=0.2")
-        return cls(**values, tuned=tuple(tuned))
+        return cls(**values, registered=tuple(sorted(registered.items())), tuned=tuple(tuned))
+
+    def value(self, name: str) -> object:
+        """The setting of method ``name`` (0 when a registered method is not in this regularization)."""
+        method = METHODS[name]
+        return dict(self.registered).get(name, 0.0) if method.apply else getattr(self, method.field)
 
     def with_value(self, name: str, value: object) -> "Regularization":
         method = METHODS[name]
+        if method.apply:
+            return replace(self, registered=tuple(sorted({**dict(self.registered), name: method.check(name, value)}.items())))
         return replace(self, **{method.field: method.check(name, value)})
 
     @property
@@ -152,7 +162,7 @@ class Regularization:
         """Canonical spec string of the active settings, e.g. ``l2=0.001+dropout=0.5``."""
         parts = []
         for method in METHODS.values():
-            value = getattr(self, method.field)
+            value = self.value(method.name)
             if method.name == "l1_ratio" and not self.elasticnet:
                 continue
             if value not in (0, 0.0, None, False) and not (method.name == "l1_ratio" and value == 0.5):
@@ -162,6 +172,7 @@ class Regularization:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["tuned"] = list(self.tuned)
+        data["registered"] = dict(self.registered)
         return data
 
     @classmethod
@@ -169,7 +180,8 @@ class Regularization:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown regularization keys {sorted(unknown)}")
-        return cls(**{**data, "tuned": tuple(data.get("tuned", ()))})
+        registered = tuple(sorted(dict(data.get("registered") or {}).items()))
+        return cls(**{**data, "registered": registered, "tuned": tuple(data.get("tuned", ()))})
 
     def model_options(self) -> dict:
         """Keyword arguments for ``ModelSpec.build``: the layers this regularization puts in the model."""
@@ -193,14 +205,111 @@ class Regularization:
             terms.append(Term(ElasticNet(self.elasticnet, self.l1_ratio), mode=sparse_mode))
         if self.grouplasso:
             terms.append(Term(GroupLasso(self.grouplasso), params=hidden_weights(model), mode=sparse_mode))
+        constraints = []
+        for name, value in self.registered:
+            if name not in METHODS or not METHODS[name].apply:
+                raise ValueError(f"method {name} is not registered in this process: register it "
+                                 "(reglab.register_penalty or reglab.register_constraint) before running")
+            if value:
+                made = METHODS[name].apply(value, self.proximal)
+                (terms if isinstance(made, Term) else constraints).append(made)
         augment = ([GaussianNoise(self.noise)] if self.noise else []) + ([RandomShift(self.shift)] if self.shift else [])
         return Regularizers(
             penalties=tuple(terms),
+            constraints=tuple(constraints),
             decay=self.decay,
             max_norm=MaxNorm(self.maxnorm) if self.maxnorm else None,
             early_stopping=EarlyStopping(patience=self.early_stopping) if self.early_stopping else None,
             augment=tuple(augment),
         )
+
+
+def register_penalty(name: str, value: Callable[[Tensor], Tensor], prox: Callable[[Tensor, float | Tensor], Tensor] | None = None,
+                     *, default: float = 1e-3, grid: tuple[float, ...] | None = None, params: ParamChoice = None,
+                     help: str = "") -> None:
+    """Make ``name`` a method: R(w) = λ · value(w) summed over the weights ``params`` chooses (default: weights,
+    not biases or norms), tuned over ``grid`` (default: 5 log-spaced points from default/100 to default·100).
+
+    ``prox(v, τ)``, when given, is argmin_u value(u) + ‖u − v‖² / (2τ) (τ = step · λ: a number, or one per
+    entry under Adam); the penalty is then applied as a proximal step unless the study's ``penalty_mode`` is
+    "loss". The method is then usable in specs (``name``, ``name=1e-3``, ``l2+name``), stored, resumed and
+    reported as the built-in ones; studies of it run one trial at a time (the stacked engine knows only the
+    built-in penalties).
+    """
+    grid = _registered_grid(name, default, grid)
+
+    def term(strength: float, proximal: bool) -> Term:
+        mode = "proximal" if prox is not None and proximal else "loss"
+        return Term(RegisteredPenalty(name, strength, value, prox), params=params, mode=mode)
+
+    _register(Method(name, "registered", check_nonnegative, default, grid, help or f"{name}: λ·R(w), registered", apply=term))
+
+
+def register_constraint(name: str, project: Callable[[Tensor, float], Tensor], *, default: float, grid: tuple[float, ...],
+                        params: ParamChoice = None, stronger: str = "smaller", help: str = "") -> None:
+    """Make ``name`` a method: after every optimizer step each weight ``params`` chooses becomes
+    ``project(w, c)`` (as max-norm does with ‖w_unit‖₂ ≤ c), c tuned over ``grid``; ``stronger`` says which
+    way of c constrains more ("smaller" for a bound)."""
+    if stronger not in ("larger", "smaller"):
+        raise ValueError(f"Invalid value for argument stronger: expected 'larger' or 'smaller'. Received: stronger={stronger!r}")
+    grid = _registered_grid(name, default, grid)
+
+    def constraint(c: float, proximal: bool) -> RegisteredConstraint:
+        return RegisteredConstraint(name, c, project, params)
+
+    _register(Method(name, "registered", check_positive, default, grid, help or f"{name}: w ← project(w, c), registered",
+                     stronger=stronger, apply=constraint))
+
+
+def _registered_grid(name: str, default: float, grid: tuple[float, ...] | None) -> tuple[float, ...]:
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum() or name == "none":
+        raise ValueError(f"Invalid value for argument name: expected letters, digits, - or _ (not none). Received: name={name!r}")
+    if name in METHODS and not METHODS[name].apply:
+        raise ValueError(f"{name} is a built-in method: register yours under another name")
+    check_positive("default", default)
+    values = tuple(float(v) for v in grid) if grid is not None else _grid(default / 100, default * 100, 5)
+    if not values:
+        raise ValueError(f"the grid of {name} is empty: give at least one value")
+    return values
+
+
+def _register(method: Method) -> None:
+    METHODS[method.name] = method  # registering a name again (a notebook cell run twice) replaces it
+
+
+@dataclass(frozen=True)
+class RegisteredPenalty(Penalty):
+    """A user's penalty: R(w) = λ · value(w), and its proximal map when one is given."""
+
+    name: str
+    strength: float
+    function: Callable[[Tensor], Tensor]
+    proximal: Callable[[Tensor, float | Tensor], Tensor] | None = None
+
+    def value(self, w: Tensor) -> Tensor:
+        return self.strength * self.function(w)
+
+    def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
+        if self.proximal is None:
+            raise ValueError(f"penalty {self.name} was registered without a proximal step: use it as a loss term")
+        return self.proximal(v, t * self.strength)
+
+    @staticmethod
+    def shrink_(v: Tensor, tl: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
+        raise NotImplementedError("a registered penalty's proximal step is its own prox(v, τ)")
+
+
+@dataclass(frozen=True)
+class RegisteredConstraint:
+    """A user's constraint: w ← project(w, c) after every step, on the weights ``params`` chooses."""
+
+    name: str
+    c: float
+    project: Callable[[Tensor, float], Tensor]
+    params: ParamChoice = None
+
+    def project_(self, weight: Tensor) -> Tensor:
+        return weight.copy_(self.project(weight, self.c))
 
 
 def hidden_weights(model: nn.Module) -> list[str]:

@@ -69,6 +69,7 @@ class Regularizers:
     max_norm_params: ParamChoice = None
     early_stopping: EarlyStopping | None = None
     augment: Sequence[Callable[[Tensor, torch.Generator], Tensor]] = ()
+    constraints: Sequence[object] = ()  # further projections after each step: ``project_(w)`` on their ``params``
 
 
 @dataclass
@@ -221,6 +222,7 @@ def _fit(
     prox_terms = [b for b in terms if b.term.mode == "proximal"]
     decayed = [p for _, p in select_parameters(model, regularizers.decay_params)] if regularizers.decay else []
     projected = [p for _, p in select_parameters(model, regularizers.max_norm_params)] if regularizers.max_norm else []
+    constrained = [(c, [p for _, p in select_parameters(model, getattr(c, "params", None))]) for c in regularizers.constraints]
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
     stopper = regularizers.early_stopping
@@ -255,6 +257,9 @@ def _fit(
                     b.prox_(step, lambda p: proximal_step_size(optimizer, p, config))
                 for p in projected:
                     regularizers.max_norm.project_(p.data)
+                for constraint, weights in constrained:
+                    for p in weights:
+                        constraint.project_(p.data)
             step += 1
 
         record = {"epoch": epoch}
