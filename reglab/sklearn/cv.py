@@ -5,7 +5,8 @@ error se = sd/√k (sd with ddof = 1) give the best point (lowest mean loss: glm
 1-SE point, the strongest one whose mean loss is within one standard error of the best (``lambda.1se``),
 both by ``reglab.selection.cv_curve``. Strength is ordered knob by knob: the first knob in ``grids``
 decides, the next breaks its ties, and so on; "stronger" is larger λ or p, smaller max-norm c or patience
-(reglab's methods), or as ``stronger`` says.
+(reglab's methods), or as ``stronger`` says; values that are not numbers (architectures) are ordered as
+their grid lists them, the last strongest.
 
 A reglab estimator scored by its own ``score`` trains all (fold × grid point) fits together through the
 stacked engine; any other estimator, or another ``scoring``, is fitted one fit at a time by scikit-learn's
@@ -15,6 +16,7 @@ stacked engine; any other estimator, or another ``scoring``, is fitted one fit a
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Mapping, Sequence
 from copy import deepcopy
 
@@ -81,11 +83,12 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
         if isinstance(self.scoring, (Sequence, Mapping)) and not isinstance(self.scoring, str):
             raise TypeError("scoring must be one scorer (a name or a callable): the rule chooses by a single score")
-        points = self._points()
+        grids = self._grids()
+        points = [dict(zip(grids, combination)) for combination in itertools.product(*grids.values())]
         folds = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
         fast = isinstance(self.estimator, RegularizedNet) and self.scoring is None
         scores = (self._stacked_scores if fast else self._scores)(X, y, points, folds)
-        curve = cv_curve(self._strength_ranks(points), -scores, "larger")
+        curve = cv_curve(self._strength_ranks(grids, points), -scores, "larger")
         self.best_index_ = curve.one_se_index if self.rule == "1se" else curve.best_index
         self.best_params_ = points[self.best_index_]
         self.strength_min_, self.strength_1se_ = points[curve.best_index], points[curve.one_se_index]
@@ -96,21 +99,24 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y)
         return self
 
-    def _points(self) -> list[dict]:
-        """Every combination of the grids' values, first knob outermost."""
+    def _grids(self) -> dict[str, list]:
+        """The grids as {parameter: list of values}, checked against the estimator's parameters."""
         if not isinstance(self.grids, Mapping) or not self.grids:
             raise ValueError("grids must be a non-empty dict of parameter -> values, as {'l2': [1e-4, 1e-3]}; "
                              f"got {self.grids!r}")
         known = self.estimator.get_params()
-        values = {}
+        unknown = [name for name in (*self.grids, *(self.stronger or {})) if name not in known]
+        if unknown:
+            raise ValueError(f"{type(self.estimator).__name__} has no parameter {unknown[0]!r} to tune: "
+                             f"use one of {', '.join(sorted(known))}")
+        grids = {}
         for name, grid in self.grids.items():
-            if name not in known:
-                raise ValueError(f"{type(self.estimator).__name__} has no parameter {name!r} to tune: "
-                                 f"use one of {', '.join(sorted(known))}")
-            values[name] = list(np.asarray(grid, dtype=object).ravel())
-            if not values[name]:
+            if isinstance(grid, (str, bytes)) or not isinstance(grid, (Sequence, np.ndarray)):
+                raise TypeError(f"the grid of {name} must be a list of values, not {grid!r}")
+            grids[name] = grid.tolist() if isinstance(grid, np.ndarray) else list(grid)
+            if not grids[name]:
                 raise ValueError(f"the grid of {name} is empty: give it at least one value")
-        return [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
+        return grids
 
     def _direction(self, name: str) -> str:
         given = (self.stronger or {}).get(name)
@@ -122,10 +128,15 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
         method = METHOD_OF.get(name.rsplit("__", 1)[-1])  # a reglab strength, also as a pipeline's step__name
         return METHODS[method].stronger if method else "larger"
 
-    def _strength_ranks(self, points: list[dict]) -> np.ndarray:
-        """Each point's rank from weakest (0) to strongest, knob by knob in the grids' order."""
-        signs = {name: 1.0 if self._direction(name) == "larger" else -1.0 for name in points[0]}
-        order = sorted(range(len(points)), key=lambda i: tuple(signs[n] * float(v) for n, v in points[i].items()))
+    def _strength_ranks(self, grids: dict[str, list], points: list[dict]) -> np.ndarray:
+        """Each point's rank from weakest (0) to strongest, knob by knob in the grids' order; a knob whose
+        values are not all numbers is ordered as its grid lists them (later is stronger)."""
+        def key(name: str, value) -> float:
+            if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in grids[name]):
+                return float(value) if self._direction(name) == "larger" else -float(value)
+            return float(grids[name].index(value))
+
+        order = sorted(range(len(points)), key=lambda i: tuple(key(n, v) for n, v in points[i].items()))
         ranks = np.empty(len(points))
         ranks[order] = np.arange(len(points))
         return ranks
@@ -195,8 +206,15 @@ def _cv_results(points: list[dict], scores: np.ndarray) -> dict:
     results: dict = {"params": points}
     for name in points[0]:
         values = [point[name] for point in points]
-        dtype = float if all(isinstance(v, (int, float, np.number)) for v in values) else object
-        results[f"param_{name}"] = np.ma.MaskedArray(np.array(values, dtype=dtype), mask=False)
+        try:
+            probe = np.array(values)
+        except ValueError:  # sequences of different lengths
+            probe = np.array([], dtype=object)
+        column = np.ma.MaskedArray(np.empty(len(values), dtype=probe.dtype if probe.dtype.kind != "U" and
+                                            probe.ndim == 1 else object), mask=True)
+        for i, value in enumerate(values):  # as GridSearchCV fills it, so a tuple stays one value
+            column[i] = value
+        results[f"param_{name}"] = column
     for k in range(scores.shape[1]):
         results[f"split{k}_test_score"] = scores[:, k]
     mean = scores.mean(axis=1)

@@ -99,3 +99,13 @@ def test_bad_settings_fail_in_one_line(params, message):
     with pytest.raises((ValueError, TypeError), match=message) as error:
         RegularizationCV(Ridge(), **params).fit(X, y)
     assert "\n" not in str(error.value)
+
+
+def test_a_grid_of_architectures_keeps_each_tuple_as_one_value():
+    X, y = make_regression(60, 4, noise=5.0, random_state=0)
+    sizes = [(4,), (4, 4)]
+    search = RegularizationCV(RegularizedNetRegressor(**{**TINY, "epochs": 2}), {"hidden_layer_sizes": sizes}, cv=3,
+                              rule="min").fit(X, y)
+    assert list(search.cv_results_["param_hidden_layer_sizes"]) == sizes
+    assert search.best_params_["hidden_layer_sizes"] in sizes
+    assert search.best_estimator_.module_[-1].in_features == 4
