@@ -42,8 +42,18 @@ class FitConfig:
     batch_size: int | None = 64  # None: full batch
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    loss: Callable[[Tensor, Tensor], Tensor] | None = None  # loss(output, y) -> scalar; None: cross-entropy or MSE
+    metric: Callable[[Tensor, Tensor], float] | None = None  # metric(output, y) -> float; None: accuracy or R²
+    greater_is_better: bool = True  # of ``metric`` (the built-in ones are)
 
     def __post_init__(self) -> None:
+        for name in ("loss", "metric"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ValueError(f"Invalid value for argument {name}: expected a function of (output, y). "
+                                 f"Received: {name}={getattr(self, name)!r}")
+        if not isinstance(self.greater_is_better, bool):
+            raise ValueError(f"Invalid value for argument greater_is_better: expected True or False. "
+                             f"Received: greater_is_better={self.greater_is_better!r}")
         if self.task not in TASKS:
             raise ValueError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={self.task!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -56,6 +66,22 @@ class FitConfig:
         check_count("epochs", self.epochs)
         if self.batch_size is not None:
             check_count("batch_size", self.batch_size)
+
+    def to_dict(self) -> dict:
+        """Plain values; a user's loss or metric by its name (the store keeps no code)."""
+        return {**self.__dict__, "loss": callable_name(self.loss), "metric": callable_name(self.metric)}
+
+    def objective(self, output: Tensor, y: Tensor) -> Tensor:
+        """The mean data loss: the user's ``loss``, or ``data_loss`` of the task."""
+        return self.loss(output, y) if self.loss is not None else data_loss(output, y, self.task)
+
+    def score(self, output: Tensor, y: Tensor) -> float:
+        """The metric: the user's ``metric``, or accuracy / R² (``metric``) of the task."""
+        return float(self.metric(output, y)) if self.metric is not None else metric(output, y, self.task)
+
+
+def callable_name(function: Callable | None) -> str | None:
+    return None if function is None else getattr(function, "__qualname__", None) or repr(function)
 
 
 @dataclass(frozen=True)
@@ -110,13 +136,14 @@ def metric(output: Tensor, y: Tensor, task: str) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: Tensor, y: Tensor, task: str) -> tuple[float, float]:
-    """(mean data loss, metric) in evaluation mode."""
+def evaluate(model: nn.Module, X: Tensor, y: Tensor, config: FitConfig | str) -> tuple[float, float]:
+    """(mean data loss, metric) in evaluation mode, as ``config`` defines them (a task name: the built-ins)."""
+    config = FitConfig(task=config) if isinstance(config, str) else config
     was_training = model.training
     model.eval()
     output = torch.cat([model(X[i : i + EVAL_BATCH]) for i in range(0, len(X), EVAL_BATCH)])
     model.train(was_training)
-    return data_loss(output, y, task).item(), metric(output, y, task)
+    return float(config.objective(output, y)), config.score(output, y)
 
 
 @torch.no_grad()
@@ -241,7 +268,7 @@ def _fit(
             xb = X[index]
             for transform in regularizers.augment:
                 xb = transform(xb, generator)
-            loss = data_loss(model(xb), y[index], config.task)
+            loss = config.objective(model(xb), y[index])
             loss = loss + sum((b.value(step) for b in loss_terms), 0.0)
             if not torch.isfinite(loss):
                 result.outcome = "diverged"
@@ -263,9 +290,9 @@ def _fit(
             step += 1
 
         record = {"epoch": epoch}
-        record["train_loss"], record["train_metric"] = evaluate(model, X, y, config.task)
+        record["train_loss"], record["train_metric"] = evaluate(model, X, y, config)
         if Xv is not None:
-            record["val_loss"], record["val_metric"] = evaluate(model, Xv, yv, config.task)
+            record["val_loss"], record["val_metric"] = evaluate(model, Xv, yv, config)
         with torch.no_grad():
             record["penalty"] = float(sum((b.value(step) for b in terms), 0.0))
         record.update(weight_stats(model))

@@ -36,12 +36,16 @@ class TrialConfig:
         return {
             "regularization": self.regularization.to_dict(),
             "model": self.model.to_dict(),
-            "fit": dict(self.fit.__dict__),
+            "fit": self.fit.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrialConfig":
-        return cls(Regularization.from_dict(data["regularization"]), ModelSpec.from_dict(data["model"]), FitConfig(**data["fit"]))
+        """A stored config; a user's model, loss or metric comes back as its record (the store keeps no code)."""
+        model = data["model"]
+        model = CustomModel.stored(model) if model.get("kind") == CustomModel.kind else ModelSpec.from_dict(model)
+        fit = FitConfig(**{k: v for k, v in data["fit"].items() if k not in ("loss", "metric")})
+        return cls(Regularization.from_dict(data["regularization"]), model, fit)
 
 
 @dataclass
@@ -130,6 +134,11 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     problem = output_problem(output, dataset.task, dataset.n_outputs, len(x))
     if problem:
         raise ValueError(f"{problem} for {dataset.task} of {dataset.name}")
+    y = torch.as_tensor(dataset.y[:2]).to(torch.long if dataset.task == "classification" else output.dtype)
+    loss = config.fit.objective(output, y)
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"the loss must return a scalar tensor (the mean over the batch); it returned {shape}")
 
 
 HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)
@@ -148,8 +157,8 @@ def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: Fi
     """Scores of the fitted model on its training rows and on the evaluation rows."""
     model = fitted.model
     device, dtype = resolve_device(fit_config.device), next(model.parameters()).dtype
-    train_loss, train_metric = evaluate(model, *as_tensors(*train, fit_config.task, device, dtype), fit_config.task)
-    eval_loss, eval_metric = evaluate(model, *as_tensors(*evaluation, fit_config.task, device, dtype), fit_config.task)
+    train_loss, train_metric = evaluate(model, *as_tensors(*train, fit_config.task, device, dtype), fit_config)
+    eval_loss, eval_metric = evaluate(model, *as_tensors(*evaluation, fit_config.task, device, dtype), fit_config)
     stats = weight_stats(model)
     return TrialResult(
         outcome=fitted.outcome,

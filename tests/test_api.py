@@ -152,3 +152,57 @@ def test_bad_python_input_is_one_line_errors(digits, kwargs, error, says):
     with pytest.raises(error, match=says) as raised:
         reglab.compare(data=digits, methods=["none"], **{**QUICK, **kwargs})
     assert "\n" not in str(raised.value)
+
+
+def smoothed_cross_entropy(output, y, smoothing=0.1):
+    """Label smoothing written by hand: (1 − ε)·CE(y) + ε·mean over classes of −log p."""
+    log_p = torch.log_softmax(output, dim=1)
+    return ((1 - smoothing) * -log_p.gather(1, y[:, None]).squeeze(1) - smoothing * log_p.mean(dim=1)).mean()
+
+
+def macro_f1(output, y):
+    from sklearn.metrics import f1_score
+
+    return f1_score(y.numpy(), output.argmax(1).numpy(), average="macro")
+
+
+def test_a_users_loss_and_metric_train_and_score_the_study(digits):
+    """The hand-written smoothed loss trains as PyTorch's CrossEntropyLoss(label_smoothing=0.1) does, and the
+    test scores are scikit-learn's macro F1 of that model."""
+    X, y = digits
+    study = reglab.compare(model=build, data=(X, y), methods=["none"], loss=smoothed_cross_entropy, metric=macro_f1,
+                           **QUICK)
+    from sklearn.metrics import f1_score
+
+    by_hand = []
+    for seed in range(QUICK["seeds"]):
+        train, test = holdout_split(y, 0.25, seed, stratify=True)
+        scaler = Standardizer.fit(X[train])
+        torch.manual_seed(seed)
+        model = build()
+        config = FitConfig(task="classification", epochs=2, batch_size=32, seed=seed, device="cpu",
+                           loss=nn.CrossEntropyLoss(label_smoothing=0.1))
+        fit(model, (scaler.transform(X[train]), y[train]), config=config)
+        with torch.no_grad():
+            predicted = model.eval()(torch.as_tensor(scaler.transform(X[test]))).argmax(1).numpy()
+        by_hand.append(f1_score(y[test], predicted, average="macro"))
+    assert study.summary.metric == "macro_f1"
+    assert study.summary.methods[0].test_values == pytest.approx(by_hand, abs=1e-6)
+
+
+def test_a_metric_where_lower_is_better_picks_the_lowest_as_winner(digits):
+    def error_rate(output, y):
+        return (output.argmax(1) != y).double().mean().item()
+
+    study = reglab.compare(model=build, data=digits, methods=["none", "l2=0.3"], metric=error_rate,
+                           greater_is_better=False, **QUICK)
+    means = {m.method: m.test_metric.mean for m in study.summary.methods}
+    assert means["none"] != means["l2=0.3"] and study.winner == min(means, key=means.get)
+
+
+def test_a_loss_that_is_not_a_scalar_fails_before_training(digits):
+    def per_row(output, y):
+        return nn.functional.cross_entropy(output, y, reduction="none")
+
+    with pytest.raises(ValueError, match="scalar"):
+        reglab.compare(model=build, data=digits, methods=["none"], loss=per_row, **QUICK)

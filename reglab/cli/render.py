@@ -65,7 +65,7 @@ def _ci(low: float, high: float) -> str:
 
 def comparison_table(summary: StudySummary, title: str) -> Table:
     """One row per method; a chosen point of several knobs wraps between them rather than being cut short."""
-    metric = "accuracy" if summary.metric == "accuracy" else "R²"
+    metric = {"accuracy": "accuracy", "r2": "R²"}.get(summary.metric, summary.metric)
     table = Table(title=title)
     table.add_column("method")
     table.add_column("chosen", overflow="fold")

@@ -33,7 +33,8 @@ def stackable(job: Job) -> bool:
     penalties, decay, dropout, Gaussian dropout, batch norm, max-norm and early stopping)."""
     reg = job.config.regularization
     unstacked_layers = reg.dropconnect or reg.spatial_dropout or reg.noise or reg.shift or reg.registered
-    return job.config.model.kind in STACKABLE_KINDS and not unstacked_layers
+    own_objective = job.config.fit.loss is not None or job.config.fit.metric is not None
+    return job.config.model.kind in STACKABLE_KINDS and not unstacked_layers and not own_objective
 
 
 def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:

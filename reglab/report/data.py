@@ -321,6 +321,9 @@ def run_info(study: StudyRecord, trials: list[TrialRecord]) -> RunInfo:
     )
 
 
+PYTHON_ONLY = ("loss", "metric", "greater_is_better")  # settings a study takes from Python only, without a flag
+
+
 def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:
     """``reglab compare`` (``tune METHOD``, ``path``) and one shell-quoted flag per item, for every stored
     setting that has a flag."""
@@ -330,9 +333,11 @@ def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:
         settings = {key: value for key, value in settings.items() if key != "methods"}
     for key, value in sorted(settings.items()):
         flag = f"--{key.replace('_', '-')}"
-        if key == "kind" or value is None or value is False:
+        if key in ("kind", *PYTHON_ONLY) or value is None or value is False:
             continue
-        if key == "model" and isinstance(value, dict):
+        if key == "model" and isinstance(value, dict) and value.get("kind") == "custom":
+            flags.append(["--model", str(value.get("name"))])  # the import string it was given as
+        elif key == "model" and isinstance(value, dict):
             flags.append(["--model", str(value.get("kind", "mlp"))])
             if value.get("hidden"):
                 flags.append(["--hidden", ",".join(str(h) for h in value["hidden"])])

@@ -16,7 +16,8 @@ import torch
 from reglab.methods import METHODS, Regularization
 from reglab.custom_model import CustomModel
 from reglab.models import ModelSpec
-from reglab.training import FitConfig
+from reglab.importer import import_object, is_import_string
+from reglab.training import FitConfig, callable_name
 from reglab.validation import check_count
 
 if sys.version_info >= (3, 11):
@@ -50,6 +51,9 @@ class StudySettings:
     rule: str = "1se"  # "1se": strongest within one standard error of the minimum; "min"
     penalty_mode: str = "proximal"  # L1/elastic net/group lasso as proximal steps or loss terms
     device: str = "auto"
+    loss: object = None  # loss(output, y) -> scalar tensor; None: cross-entropy or MSE (stored by name)
+    metric: object = None  # metric(output, y) -> float; None: accuracy or R² (stored by name)
+    greater_is_better: bool = True  # of ``metric``
 
     def __post_init__(self) -> None:
         # A study file gives values of any TOML type: wrong types get the same one-line errors as wrong values.
@@ -98,7 +102,7 @@ class StudySettings:
             raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
         if self.penalty_mode not in ("proximal", "loss"):
             raise ValueError(f"Invalid value for argument penalty_mode: expected proximal or loss. Received: {self.penalty_mode!r}")
-        self.fit_config("classification", 0)  # validates optimizer, lr, epochs, batch size
+        self._fit_config("classification", 0)  # validates optimizer, lr, epochs, batch size, loss, metric
         try:  # the device's name, not whether this machine has it (a stored study is shown anywhere)
             if not isinstance(self.device, str) or self.device != "auto" and torch.device(self.device) is None:
                 raise TypeError
@@ -119,13 +123,29 @@ class StudySettings:
         return replace(Regularization.parse(spec), proximal=self.penalty_mode == "proximal")
 
     def fit_config(self, task: str, seed: int) -> FitConfig:
-        return FitConfig(task=task, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
-                         batch_size=self.batch_size, seed=seed, device=self.device)
+        for name in ("loss", "metric"):
+            if isinstance(getattr(self, name), str):
+                raise ValueError(f"the store keeps the {name} {getattr(self, name)}'s name, not its code: pass it again")
+        return self._fit_config(task, seed)
+
+    def _fit_config(self, task: str, seed: int) -> FitConfig:
+        own = {name: getattr(self, name) for name in ("loss", "metric") if not isinstance(getattr(self, name), str)}
+        return FitConfig(task=task, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
+                         seed=seed, device=self.device, greater_is_better=self.greater_is_better, **own)
+
+    def objective_names(self) -> tuple[str | None, str | None]:
+        return tuple(v if isinstance(v, str) or v is None else callable_name(v) for v in (self.loss, self.metric))
+
+    @property
+    def metric_name(self) -> str | None:
+        """The user's metric's name, or None for the task's own (accuracy or R²)."""
+        return self.objective_names()[1]
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["methods"] = list(self.methods)
         data["model"] = self.model.to_dict()
+        data["loss"], data["metric"] = self.objective_names()
         data["grids"] = {k: list(v) for k, v in self.grids.items()}
         return data
 
@@ -138,6 +158,9 @@ class StudySettings:
         values = dict(data)
         if values.get("model") is not None:
             values["model"] = resolve_model(values["model"])
+        for name in ("loss", "metric"):  # a study file's import string; a stored name stays a record
+            if isinstance(values.get(name), str) and is_import_string(values[name]):
+                values[name] = import_object(values[name], name)
         if isinstance(values.get("grids"), dict):
             values["grids"] = {k: _grid_values(k, v) for k, v in values["grids"].items()}
         return cls(**values)
@@ -167,8 +190,6 @@ class StudySettings:
 def resolve_model(model: object) -> ModelSpec | CustomModel:
     """A study's model from any form it is given in: a ModelSpec, a kind ("mlp"), a dict (a study file's
     table, or a stored custom model's record), an import string ("file.py:build"), a builder or a module."""
-    from reglab.importer import import_object, is_import_string
-
     if isinstance(model, (ModelSpec, CustomModel)):
         return model
     if isinstance(model, dict):

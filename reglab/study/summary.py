@@ -56,17 +56,20 @@ def _finite_or_nan(value) -> float:
 
 
 def summarize_study(settings: StudySettings, records: list[TrialRecord], task: str) -> StudySummary:
-    summaries = [_summarize_method(settings, m, records, METRIC_RANGES[task]) for m in settings.methods]
+    own = settings.metric_name  # a user's metric: its own range, and its own direction
+    within = (-math.inf, math.inf) if own else METRIC_RANGES[task]
+    sign = 1.0 if settings.greater_is_better else -1.0
+    summaries = [_summarize_method(settings, m, records, within) for m in settings.methods]
     by_name = {s.method: s for s in summaries}
     baseline = by_name.get(BASELINE)
     for s in summaries:
         if baseline is not None and s is not baseline:
             s.vs_baseline = _paired(s.test_values, baseline.test_values)
-    ranked = sorted((s for s in summaries if math.isfinite(s.test_metric.mean)), key=lambda s: -s.test_metric.mean)
+    ranked = sorted((s for s in summaries if math.isfinite(s.test_metric.mean)), key=lambda s: -sign * s.test_metric.mean)
     winner = ranked[0] if ranked else None
     runner_up = ranked[1] if len(ranked) > 1 else None
     lead = _paired(winner.test_values, runner_up.test_values) if winner and runner_up else None
-    metric = "accuracy" if task == "classification" else "r2"
+    metric = own or ("accuracy" if task == "classification" else "r2")
     if winner and runner_up and winner.test_values == runner_up.test_values:
         tied = [s.method for s in ranked if s.test_values == winner.test_values]
         return StudySummary(task, metric, summaries, None, None, None, tied=tied)
