@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from reglab.data.dataset import TASKS
 from reglab.regularizers.constraints import MaxNorm
+from reglab.rows import Rows, as_rows, minibatches, n_rows, ordered_batches
 from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.penalties import unit_rows
@@ -27,7 +28,6 @@ from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.validation import check_count, check_nonnegative, check_positive
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-EVAL_BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class FitConfig:
     batch_size: int | None = 64  # None: full batch
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    num_workers: int = 0  # DataLoader workers, for training rows given as a torch Dataset
     loss: Callable[[Tensor, Tensor], Tensor] | None = None  # loss(output, y) -> scalar; None: cross-entropy or MSE
     metric: Callable[[Tensor, Tensor], float] | None = None  # metric(output, y) -> float; None: accuracy or R²
     greater_is_better: bool = True  # of ``metric`` (the built-in ones are)
@@ -66,6 +67,9 @@ class FitConfig:
         check_count("epochs", self.epochs)
         if self.batch_size is not None:
             check_count("batch_size", self.batch_size)
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"Invalid value for argument num_workers: expected an integer >= 0. "
+                             f"Received: num_workers={self.num_workers!r}")
 
     def to_dict(self) -> dict:
         """Plain values; a user's loss or metric by its name (the store keeps no code)."""
@@ -136,13 +140,16 @@ def metric(output: Tensor, y: Tensor, task: str) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: Tensor, y: Tensor, config: FitConfig | str) -> tuple[float, float]:
-    """(mean data loss, metric) in evaluation mode, as ``config`` defines them (a task name: the built-ins)."""
+def evaluate(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[float, float]:
+    """(mean data loss, metric) over ``rows`` in evaluation mode, as ``config`` defines them (a task name:
+    the built-ins)."""
     config = FitConfig(task=config) if isinstance(config, str) else config
     was_training = model.training
     model.eval()
-    output = torch.cat([model(X[i : i + EVAL_BATCH]) for i in range(0, len(X), EVAL_BATCH)])
+    first = next(model.parameters())
+    pairs = [(model(xb), yb) for xb, yb in ordered_batches(rows, config.task, first.device, first.dtype, config.num_workers)]
     model.train(was_training)
+    output, y = torch.cat([o for o, _ in pairs]), torch.cat([t for _, t in pairs])
     return float(config.objective(output, y)), config.score(output, y)
 
 
@@ -173,12 +180,6 @@ def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitC
         return config.lr
     correction = 1.0 - group["betas"][1] ** float(state["step"])
     return config.lr / ((state["exp_avg_sq"] / correction).sqrt() + group["eps"])
-
-
-def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X).to(device=device, dtype=dtype)
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y).to(device)
-    return X, (y.long() if task == "classification" else y.to(dtype))
 
 
 def noise_seed(seed: int, index: int) -> int:
@@ -216,7 +217,8 @@ def fit(
     regularizers: Regularizers = Regularizers(),
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``train = (X, y)``; evaluate on ``val`` after every epoch when given.
+    """Train ``model`` on ``train = (X, y)`` (or a torch Dataset of (input, target) items, read through a
+    DataLoader); evaluate on ``val`` (the same forms) after every epoch when given.
 
     A trial's randomness is its own, a function of ``config.seed`` alone: the minibatch order comes from a
     CPU generator seeded with it, and every noise layer draws its masks from its own generator
@@ -240,8 +242,8 @@ def _fit(
     device = resolve_device(config.device)
     model.to(device)
     dtype = next(model.parameters()).dtype
-    X, y = as_tensors(*train, config.task, device, dtype)
-    Xv, yv = as_tensors(*val, config.task, device, dtype) if val is not None else (None, None)
+    rows = as_rows(train, config.task, device, dtype)
+    watched = as_rows(val, config.task, device, dtype) if val is not None else None
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
 
     terms = [t.bind(model) for t in regularizers.penalties]
@@ -255,20 +257,17 @@ def _fit(
     stopper = regularizers.early_stopping
     if stopper is not None:
         stopper.reset()  # one Regularizers may serve several fits: none may restore another's weights
-    batch = config.batch_size or len(X)
+    batch = config.batch_size or n_rows(rows)
     result = FitResult(model)
     step = 0
 
     for epoch in range(config.epochs):
         model.train()
         epoch_start = time.perf_counter()
-        order = torch.randperm(len(X), generator=generator).to(device)
-        for i in range(0, len(X), batch):
-            index = order[i : i + batch]
-            xb = X[index]
+        for xb, yb in minibatches(rows, batch, generator, config.task, device, dtype, config.num_workers):
             for transform in regularizers.augment:
                 xb = transform(xb, generator)
-            loss = config.objective(model(xb), y[index])
+            loss = config.objective(model(xb), yb)
             loss = loss + sum((b.value(step) for b in loss_terms), 0.0)
             if not torch.isfinite(loss):
                 result.outcome = "diverged"
@@ -290,9 +289,9 @@ def _fit(
             step += 1
 
         record = {"epoch": epoch}
-        record["train_loss"], record["train_metric"] = evaluate(model, X, y, config)
-        if Xv is not None:
-            record["val_loss"], record["val_metric"] = evaluate(model, Xv, yv, config)
+        record["train_loss"], record["train_metric"] = evaluate(model, rows, config)
+        if watched is not None:
+            record["val_loss"], record["val_metric"] = evaluate(model, watched, config)
         with torch.no_grad():
             record["penalty"] = float(sum((b.value(step) for b in terms), 0.0))
         record.update(weight_stats(model))

@@ -19,7 +19,8 @@ from reglab.data.splits import Standardizer, holdout_split
 from reglab.methods import Regularization
 from reglab.models import ModelSpec
 from reglab.regularizers.terms import select_parameters
-from reglab.training import FitConfig, FitResult, as_tensors, evaluate, fit, resolve_device, weight_stats
+from reglab.rows import as_rows
+from reglab.training import FitConfig, FitResult, evaluate, fit, resolve_device, weight_stats
 
 MONITOR_FRACTION = 0.2
 
@@ -71,8 +72,13 @@ class TrialResult:
         return self.train_metric - self.eval_metric
 
 
-def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(X, y) for the training rows and each other row set, standardized with training statistics only."""
+def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> list:
+    """(X, y) for the training rows and each other row set, standardized with training statistics only; the
+    rows of a torch Dataset as subsets of it (its transforms are its own preprocessing)."""
+    if dataset.source is not None:
+        from torch.utils.data import Subset
+
+        return [Subset(dataset.source, np.asarray(idx).tolist()) for idx in (train_idx, *other_idx)]
     scaler = Standardizer.fit(dataset.X[train_idx], impute=dataset.has_missing)
     y_train = dataset.y[train_idx]
     mean, std = (float(y_train.mean()), float(y_train.std()) or 1.0) if dataset.task == "regression" else (0.0, 1.0)
@@ -122,7 +128,11 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     reg = config.regularization
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         model = build_model(dataset, config)
-        x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=next(model.parameters()).dtype)
+        dtype = next(model.parameters()).dtype
+        if dataset.source is not None:
+            x = torch.stack([torch.as_tensor(dataset.source[i][0]) for i in range(2)]).to(dtype)
+        else:
+            x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=dtype)
         for transform in reg.loop_regularizers(model).augment:
             x = transform(x, torch.Generator().manual_seed(0))
         try:
@@ -157,8 +167,8 @@ def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: Fi
     """Scores of the fitted model on its training rows and on the evaluation rows."""
     model = fitted.model
     device, dtype = resolve_device(fit_config.device), next(model.parameters()).dtype
-    train_loss, train_metric = evaluate(model, *as_tensors(*train, fit_config.task, device, dtype), fit_config)
-    eval_loss, eval_metric = evaluate(model, *as_tensors(*evaluation, fit_config.task, device, dtype), fit_config)
+    train_loss, train_metric = evaluate(model, as_rows(train, fit_config.task, device, dtype), fit_config)
+    eval_loss, eval_metric = evaluate(model, as_rows(evaluation, fit_config.task, device, dtype), fit_config)
     stats = weight_stats(model)
     return TrialResult(
         outcome=fitted.outcome,

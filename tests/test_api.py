@@ -16,7 +16,7 @@ from reglab.data.splits import Standardizer, holdout_split
 from reglab.store import Store
 from tests.own_models import ResidualMLP, build, build_without_dropout
 
-QUICK = dict(seeds=2, folds=2, epochs=2, batch_size=32, device="cpu")
+QUICK = dict(seeds=2, folds=2, epochs=2, batch_size=32, test_size=0.25, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,55 @@ def test_a_loss_that_is_not_a_scalar_fails_before_training(digits):
 
     with pytest.raises(ValueError, match="scalar"):
         reglab.compare(model=build, data=digits, methods=["none"], loss=per_row, **QUICK)
+
+
+class DigitImages(torch.utils.data.Dataset):
+    """The digits as 1×8×8 images; with ``shift`` each item is rolled by −1, 0 or 1 pixel (a random transform)."""
+
+    def __init__(self, X, y, shift: bool) -> None:
+        self.images, self.targets, self.shift = torch.as_tensor(X.reshape(-1, 1, 8, 8) / 16.0), y, shift
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        image = self.images[i]
+        if self.shift:
+            image = torch.roll(image, int(torch.randint(-1, 2, ())), dims=2)
+        return image, int(self.targets[i])
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), reglab.Dropout(), nn.Linear(256, 10))
+
+
+def test_a_torch_dataset_with_its_own_transform_trains_through_a_dataloader(digits):
+    """Training images shifted at random, a fixed test set: each seed's test score equals reglab.fit on the
+    whole Dataset under that seed, scored by scikit-learn on the test images."""
+    X, y = digits
+    train, test = DigitImages(X[:450], y[:450], shift=True), DigitImages(X[450:], y[450:], shift=False)
+    study = reglab.compare(model=small_cnn, data=train, test_data=test, methods=["none", "dropout=0.3"], **QUICK)
+    for method in ("none", "dropout=0.3"):
+        by_hand = []
+        for seed in range(QUICK["seeds"]):
+            torch.manual_seed(seed)
+            model = small_cnn()
+            reglab.regularizers.dropout.set_rates(model, {"dropout": 0.3 if method != "none" else 0.0})
+            fit(model, train, config=FitConfig(task="classification", epochs=2, batch_size=32, seed=seed, device="cpu"))
+            with torch.no_grad():
+                predicted = model.eval()(test.images.float()).argmax(1).numpy()
+            by_hand.append(accuracy_score(y[450:], predicted))
+        summary = next(m for m in study.summary.methods if m.method == method)
+        assert summary.test_values == pytest.approx(by_hand, abs=1e-12)
+
+
+def test_a_dataset_whose_items_are_not_pairs_is_refused_in_one_line():
+    class Images(torch.utils.data.Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return torch.zeros(1, 8, 8)
+
+    with pytest.raises(ValueError, match=r"\(input, target\) pairs"):
+        reglab.compare(model=small_cnn, data=Images(), methods=["none"], **QUICK)

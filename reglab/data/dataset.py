@@ -34,11 +34,12 @@ class Dataset:
     description: str = ""
     coef: np.ndarray | None = None
     test_idx: np.ndarray | None = None
+    source: object = None  # a torch Dataset whose (input, target) items are the rows: then ``X`` is a zero-stride stand-in
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise DataError(f"unknown task '{self.task}': use one of {', '.join(TASKS)}")
-        X, y = np.asarray(self.X, dtype=np.float32), np.asarray(self.y)
+        X, y = np.asarray(self.X, dtype=np.float32), np.asarray(self.y)  # a broadcast stand-in stays a view
         if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
             raise DataError(f"X must be (n, ...) and y (n,) with the same n: got X {X.shape} and y {y.shape}")
         if self.feature_names and len(self.feature_names) != int(np.prod(X.shape[1:])):
@@ -64,7 +65,7 @@ class Dataset:
     def has_missing(self) -> bool:
         """Whether some feature value is missing (NaN): tables loaded with ``impute=True`` keep them so that
         each split fills them from its own training rows (``Standardizer.fit(..., impute=True)``)."""
-        return bool(np.isnan(self.X).any())
+        return self.source is None and bool(np.isnan(self.X).any())
 
     @property
     def n_samples(self) -> int:
@@ -86,4 +87,9 @@ class Dataset:
 
     def subset(self, idx) -> "Dataset":
         """The rows ``idx`` (indices or a boolean mask), with the same names and classes (no given test set)."""
+        if self.source is not None:
+            from torch.utils.data import Subset
+
+            idx = np.arange(self.n_samples)[idx]
+            return replace(self, X=self.X[idx], y=self.y[idx], test_idx=None, source=Subset(self.source, idx.tolist()))
         return replace(self, X=self.X[idx], y=self.y[idx], test_idx=None)

@@ -38,6 +38,14 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
         raise DataError(f"the test set's classes {list(test.classes)} are not the training data's "
                         f"{list(train.classes)}: encode both with the same labels")
     n = train.n_samples
+    if (train.source is None) != (test.source is None):
+        raise DataError("give the training and the test set in the same form: both torch Datasets, or neither")
+    if train.source is not None:
+        from torch.utils.data import ConcatDataset
+
+        X = np.broadcast_to(np.zeros((), np.float32), (n + test.n_samples, *train.input_shape))
+        return replace(train, X=X, y=np.concatenate([train.y, test.y]), test_idx=np.arange(n, n + test.n_samples),
+                       source=ConcatDataset([train.source, test.source]))
     return replace(train, X=np.concatenate([train.X, test.X]), y=np.concatenate([train.y, test.y]),
                    test_idx=np.arange(n, n + test.n_samples), coef=train.coef)
 
@@ -57,8 +65,67 @@ def _one(data: object, target: str | None, task: str | None, impute: bool) -> Da
         return frame_dataset(data, target, impute, "dataframe")
     if _is_pair(data):
         return _arrays(*_pair(data, "data"), task)
+    if _is_torch_dataset(data):
+        return torch_dataset(data, task)
     raise DataError(f"cannot use data of type {type(data).__name__}: give (X, y) arrays or tensors, a DataFrame "
                     "with target=, a built-in name or a path")
+
+
+def _is_torch_dataset(data: object) -> bool:
+    from torch.utils.data import Dataset as TorchDataset
+
+    return isinstance(data, TorchDataset)
+
+
+def torch_dataset(data, task: str | None = None) -> Dataset:
+    """A map-style torch Dataset of (input, target) items as a Dataset whose rows are its items: trained
+    through a DataLoader, standardized by nothing (its transforms are its own). Targets are read once (from
+    ``data.targets`` when it has them): integer class indices 0..k-1, or numbers for regression."""
+    import torch
+
+    n = _length(data)
+    inputs = [_item(data, i)[0] for i in range(min(n, 2))]
+    shapes = {tuple(torch.as_tensor(x).shape) for x in inputs}
+    if len(shapes) != 1 or not next(iter(shapes)):
+        raise DataError(f"the Dataset's inputs must be tensors of one shape, with at least one axis: got {sorted(shapes)}")
+    given = getattr(data, "targets", None)
+    targets = np.asarray(given if given is not None and len(given) == n else [_target(_item(data, i)[1]) for i in range(n)])
+    task = task or ("regression" if np.issubdtype(targets.dtype, np.floating) else "classification")
+    if task == "classification":
+        if not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0:
+            raise DataError("a torch Dataset's class targets must be integer indices 0..k-1, as cross-entropy takes them; "
+                            "map its labels to indices, or pass task='regression'")
+        classes = tuple(str(c) for c in range(int(targets.max()) + 1))
+    else:
+        classes = ()
+    stand_in = np.broadcast_to(np.zeros((), np.float32), (n, *next(iter(shapes))))
+    return Dataset(type(data).__name__, stand_in, targets, task, classes=classes, source=data,
+                   description=f"a torch Dataset ({type(data).__name__}) of {n} items of shape {next(iter(shapes))}")
+
+
+def _length(data) -> int:
+    try:
+        n = len(data)
+    except TypeError:
+        raise DataError(f"{type(data).__name__} has no len(): give a map-style Dataset (__getitem__ and __len__)") from None
+    if n < 2:
+        raise DataError(f"the Dataset holds {n} item(s): a study needs rows to split")
+    return n
+
+
+def _item(data, i: int) -> tuple:
+    item = data[i]
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise DataError(f"the Dataset's items must be (input, target) pairs; item {i} is {type(item).__name__}"
+                        f"{f' of length {len(item)}' if isinstance(item, (tuple, list)) else ''}")
+    return item
+
+
+def _target(value) -> float | int:
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise DataError(f"the Dataset's targets must be single numbers (a class index or a value); got {value!r}")
+    return value
 
 
 def _is_frame(data: object) -> bool:

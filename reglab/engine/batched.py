@@ -66,7 +66,7 @@ def run_batched(
 
     groups: dict[tuple, list[Job]] = {}
     for job in moved:
-        if stackable(job):
+        if dataset.source is None and stackable(job):  # a torch Dataset's rows come through a DataLoader
             groups.setdefault(stack_key(dataset, job), []).append(job)
     stacked = {id(job) for group in groups.values() if len(group) >= min_stack for job in group}
     for job in moved:

@@ -24,7 +24,8 @@ from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
 from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
 from reglab.trial import weight_histogram
-from reglab.training import as_tensors, resolve_device
+from reglab.rows import as_tensors
+from reglab.training import resolve_device
 
 EVAL_ROWS = 128  # rows per member in one evaluation pass
 

@@ -32,7 +32,8 @@ from reglab.data.sources import as_dataset
 from reglab.data.splits import Standardizer
 from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
-from reglab.training import EVAL_BATCH, FitConfig, fit
+from reglab.rows import EVAL_BATCH
+from reglab.training import FitConfig, fit
 from reglab.trial import TrialConfig, build_model, prepare, training_rows
 
 STRENGTHS = ("l1", "l2", "elasticnet", "l1_ratio", "grouplasso", "decay", "dropout", "gaussian_dropout",

@@ -1,0 +1,64 @@
+"""The rows a model trains or is scored on: ``(X, y)`` tensors, or a map-style ``torch.utils.data.Dataset``
+of ``(input, target)`` items (a user's own, with its own transforms), read through a ``DataLoader``.
+
+Either way the loop sees minibatches in an order drawn from the trial's generator, and scoring sees every row
+once, in order, in evaluation batches of ``EVAL_BATCH``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+EVAL_BATCH = 8192
+Rows = tuple[Tensor, Tensor] | Dataset
+
+
+def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X).to(device=device, dtype=dtype)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y).to(device)
+    return X, (y.long() if task == "classification" else y.to(dtype))
+
+
+def as_rows(data: tuple | Dataset, task: str, device: torch.device, dtype: torch.dtype) -> Rows:
+    """``(X, y)`` as tensors on ``device``; a torch Dataset as it is (its items move batch by batch)."""
+    return data if isinstance(data, Dataset) else as_tensors(*data, task, device, dtype)
+
+
+def n_rows(rows: Rows) -> int:
+    return len(rows) if isinstance(rows, Dataset) else len(rows[0])
+
+
+def minibatches(rows: Rows, batch: int, generator: torch.Generator, task: str, device: torch.device,
+                dtype: torch.dtype, num_workers: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    """One epoch of minibatches in a random order drawn from ``generator``."""
+    if not isinstance(rows, Dataset):
+        X, y = rows
+        order = torch.randperm(len(X), generator=generator).to(device)
+        for i in range(0, len(X), batch):
+            index = order[i : i + batch]
+            yield X[index], y[index]
+        return
+    loader = DataLoader(rows, batch_size=batch, shuffle=True, generator=generator, num_workers=num_workers)
+    for xb, yb in loader:
+        yield as_tensors(xb, yb, task, device, dtype)
+
+
+def ordered_batches(rows: Rows, task: str, device: torch.device, dtype: torch.dtype,
+                    num_workers: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    """Every row once, in order, in batches of at most ``EVAL_BATCH``."""
+    if not isinstance(rows, Dataset):
+        X, y = rows
+        for i in range(0, len(X), EVAL_BATCH):
+            yield X[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+        return
+    # A generator of its own: a loader without one draws its workers' base seed from the global RNG, and
+    # scoring would then shift the random transforms of the training that follows.
+    loader = DataLoader(rows, batch_size=min(EVAL_BATCH, 512), shuffle=False, num_workers=num_workers,
+                        generator=torch.Generator().manual_seed(0))
+    for xb, yb in loader:
+        yield as_tensors(xb, yb, task, device, dtype)
