@@ -107,9 +107,17 @@ class Regularization:
     shift: int = 0
     proximal: bool = True  # L1, elastic net, group lasso by proximal steps (exact zeros) or as loss terms
     registered: tuple[tuple[str, float], ...] = ()  # (name, value) of methods registered by the user, sorted
+    params: tuple[str, ...] | None = None  # fnmatch patterns of the parameters that penalties, decay and max-norm
+    #                                        touch; None: every weight (not biases or normalization parameters)
     tuned: tuple[str, ...] = field(default=())  # names given without a value
 
     def __post_init__(self) -> None:
+        if self.params is not None:
+            patterns = (self.params,) if isinstance(self.params, str) else self.params
+            if not patterns or not all(isinstance(p, str) and p for p in patterns):
+                raise ValueError(f"Invalid value for argument params: expected parameter-name patterns such as "
+                                 f"['*.weight']. Received: params={self.params!r}")
+            object.__setattr__(self, "params", tuple(patterns))
         active = [name for name in DROPOUT_FIELDS if getattr(self, name)]
         if len(active) > 1:
             given = ", ".join(m.name for m in METHODS.values() if m.field in active)
@@ -173,6 +181,7 @@ class Regularization:
         data = asdict(self)
         data["tuned"] = list(self.tuned)
         data["registered"] = dict(self.registered)
+        data["params"] = list(self.params) if self.params is not None else None
         return data
 
     @classmethod
@@ -181,7 +190,8 @@ class Regularization:
         if unknown:
             raise ValueError(f"unknown regularization keys {sorted(unknown)}")
         registered = tuple(sorted(dict(data.get("registered") or {}).items()))
-        return cls(**{**data, "registered": registered, "tuned": tuple(data.get("tuned", ()))})
+        params = tuple(data["params"]) if data.get("params") is not None else None
+        return cls(**{**data, "registered": registered, "params": params, "tuned": tuple(data.get("tuned", ()))})
 
     def model_options(self) -> dict:
         """Keyword arguments for ``ModelSpec.build``: the layers this regularization puts in the model."""
@@ -195,16 +205,17 @@ class Regularization:
 
     def loop_regularizers(self, model: nn.Module) -> Regularizers:
         """What the training loop applies to ``model``: penalties, decay, max-norm, stopping, augmentation."""
-        sparse_mode = "proximal" if self.proximal else "loss"
+        sparse_mode, chosen = "proximal" if self.proximal else "loss", self.params
         terms = []
         if self.l1:
-            terms.append(Term(L1(self.l1), mode=sparse_mode))
+            terms.append(Term(L1(self.l1), params=chosen, mode=sparse_mode))
         if self.l2:
-            terms.append(Term(L2(self.l2)))
+            terms.append(Term(L2(self.l2), params=chosen))
         if self.elasticnet:
-            terms.append(Term(ElasticNet(self.elasticnet, self.l1_ratio), mode=sparse_mode))
+            terms.append(Term(ElasticNet(self.elasticnet, self.l1_ratio), params=chosen, mode=sparse_mode))
         if self.grouplasso:
-            terms.append(Term(GroupLasso(self.grouplasso), params=hidden_weights(model), mode=sparse_mode))
+            groups = chosen if chosen is not None else hidden_weights(model)
+            terms.append(Term(GroupLasso(self.grouplasso), params=groups, mode=sparse_mode))
         constraints = []
         for name, value in self.registered:
             if name not in METHODS or not METHODS[name].apply:
@@ -218,7 +229,9 @@ class Regularization:
             penalties=tuple(terms),
             constraints=tuple(constraints),
             decay=self.decay,
+            decay_params=chosen,
             max_norm=MaxNorm(self.maxnorm) if self.maxnorm else None,
+            max_norm_params=chosen,
             early_stopping=EarlyStopping(patience=self.early_stopping) if self.early_stopping else None,
             augment=tuple(augment),
         )

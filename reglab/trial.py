@@ -133,7 +133,13 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
             x = torch.stack([torch.as_tensor(dataset.source[i][0]) for i in range(2)]).to(dtype)
         else:
             x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=dtype)
-        for transform in reg.loop_regularizers(model).augment:
+        loop = reg.loop_regularizers(model)
+        for term in loop.penalties:
+            term.bind(model)  # parameter patterns that match nothing fail here
+        for used, params in ((loop.decay, loop.decay_params), (loop.max_norm, loop.max_norm_params)):
+            if used:
+                select_parameters(model, params)
+        for transform in loop.augment:
             x = transform(x, torch.Generator().manual_seed(0))
         try:
             output = model.train()(x)

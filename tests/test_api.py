@@ -258,3 +258,16 @@ def test_a_dataset_whose_items_are_not_pairs_is_refused_in_one_line():
 
     with pytest.raises(ValueError, match=r"\(input, target\) pairs"):
         reglab.compare(model=small_cnn, data=Images(), methods=["none"], **QUICK)
+
+
+def test_params_patterns_choose_what_the_penalties_touch(digits):
+    """L2 on the head alone: the study's stem weights train as without any penalty (they equal none's)."""
+    X, y = digits
+    kwargs = dict(model=build, data=(X, y), **{**QUICK, "seeds": 1})
+    head_only = reglab.compare(methods=["l2=0.5"], params=["head.weight"], **kwargs)
+    everywhere = reglab.compare(methods=["l2=0.5"], **kwargs)
+    none = reglab.compare(methods=["none"], **kwargs)
+    head, every, plain = (s.summary.methods[0].weight_norm for s in (head_only, everywhere, none))
+    assert every < head < plain
+    with pytest.raises(ValueError, match="no parameter matches"):
+        reglab.compare(methods=["l2=0.5"], params=["tail.*"], **kwargs)

@@ -45,6 +45,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lr", type=float, default=S, help="learning rate (default: 1e-3)")
     group.add_argument("--epochs", type=int, default=S, help="epochs per trial (default: 15)")
     group.add_argument("--batch-size", type=int, default=S, help="minibatch size (default: 64)")
+    group.add_argument("--params", default=S, metavar="PATTERNS",
+                       help="comma-separated parameter-name patterns that penalties, decay and max-norm touch, "
+                            "e.g. '*.weight' (default: every weight, not biases or normalization parameters)")
     group.add_argument("--penalty-mode", default=S, choices=["proximal", "loss"], help="L1/elastic net/group lasso as proximal steps (exact zeros, default) or loss terms")
     group.add_argument("--device", default=S, help="auto, cpu or cuda (default: auto)")
 
@@ -83,7 +86,9 @@ def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
     values: dict = StudySettings.from_toml(args.study) if getattr(args, "study", None) else {}
     given = vars(args)
     known = {f.name for f in fields(StudySettings)}
-    values.update({k: v for k, v in given.items() if k in known and k not in ("methods", "grids", "model")})
+    values.update({k: v for k, v in given.items() if k in known and k not in ("methods", "grids", "model", "params")})
+    if "params" in given:
+        values["params"] = tuple(p.strip() for p in given["params"].split(",") if p.strip())
     if "methods" in given:
         values["methods"] = tuple(m.strip() for m in given["methods"].split(",") if m.strip())
     if "grid" in given:

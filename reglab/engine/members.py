@@ -32,7 +32,7 @@ def stackable(job: Job) -> bool:
     """Whether the job's architecture and regularizers have a stacked form (linear models and MLPs with
     penalties, decay, dropout, Gaussian dropout, batch norm, max-norm and early stopping)."""
     reg = job.config.regularization
-    unstacked_layers = reg.dropconnect or reg.spatial_dropout or reg.noise or reg.shift or reg.registered
+    unstacked_layers = reg.dropconnect or reg.spatial_dropout or reg.noise or reg.shift or reg.registered or reg.params
     own_objective = job.config.fit.loss is not None or job.config.fit.metric is not None
     return job.config.model.kind in STACKABLE_KINDS and not unstacked_layers and not own_objective
 

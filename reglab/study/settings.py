@@ -52,6 +52,7 @@ class StudySettings:
     penalty_mode: str = "proximal"  # L1/elastic net/group lasso as proximal steps or loss terms
     device: str = "auto"
     num_workers: int = 0  # DataLoader workers when the data are a torch Dataset
+    params: tuple[str, ...] | None = None  # parameter-name patterns penalties, decay and max-norm touch (None: weights)
     loss: object = None  # loss(output, y) -> scalar tensor; None: cross-entropy or MSE (stored by name)
     metric: object = None  # metric(output, y) -> float; None: accuracy or R² (stored by name)
     greater_is_better: bool = True  # of ``metric``
@@ -103,6 +104,7 @@ class StudySettings:
             raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
         if self.penalty_mode not in ("proximal", "loss"):
             raise ValueError(f"Invalid value for argument penalty_mode: expected proximal or loss. Received: {self.penalty_mode!r}")
+        object.__setattr__(self, "params", Regularization(params=self.params).params)  # patterns, as a tuple
         self._fit_config("classification", 0)  # validates optimizer, lr, epochs, batch size, loss, metric
         try:  # the device's name, not whether this machine has it (a stored study is shown anywhere)
             if not isinstance(self.device, str) or self.device != "auto" and torch.device(self.device) is None:
@@ -121,7 +123,7 @@ class StudySettings:
         return tuple(full[round(i * step)] for i in range(self.grid_size)) if self.grid_size > 1 else (METHODS[name].default,)
 
     def regularization(self, spec: str) -> Regularization:
-        return replace(Regularization.parse(spec), proximal=self.penalty_mode == "proximal")
+        return replace(Regularization.parse(spec), proximal=self.penalty_mode == "proximal", params=self.params)
 
     def fit_config(self, task: str, seed: int) -> FitConfig:
         for name in ("loss", "metric"):
