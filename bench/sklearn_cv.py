@@ -6,8 +6,11 @@ accuracy, the best strength refitted on the training part, test accuracy: 41 tra
 
 - sklearn-grid: ``GridSearchCV(StandardScaler + MLPClassifier, n_jobs=2)``, alpha = λ·64 (its penalty is
   alpha/(2·batch)‖W‖² per minibatch);
-- reglab-grid: ``GridSearchCV(RegularizedNetClassifier, n_jobs=2)``: one fit at a time per worker;
-- reglab-cv: ``RegularizationCV(RegularizedNetClassifier, rule="min")``: the 40 CV fits as stacks.
+- reglab-grid: ``GridSearchCV(RegularizedNetClassifier, n_jobs=2)``: one fit at a time per worker (each
+  fit on one intra-op thread, as the engine runs a trial);
+- reglab-cv: ``RegularizationCV(RegularizedNetClassifier, rule="min")``: the 40 CV fits as stacks, on
+  ``--threads`` intra-op threads (default 1, one core where scikit-learn's two workers take two: on two
+  cores shared with other work, two threads measured several times slower, waiting for each other).
 
 Each runs in a fresh process, timed from after its imports to the end of its refit and test score (so
 scikit-learn's worker processes are its own cost). Prints ``sklearn_cv NAME wall_s=.. test_acc=..`` per
@@ -24,6 +27,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -65,12 +69,13 @@ def reglab_cv() -> RegularizationCV:
 CONTESTANTS = {"sklearn-grid": sklearn_grid, "reglab-grid": reglab_grid, "reglab-cv": reglab_cv}
 
 
-def timed(name: str) -> dict:
+def timed(name: str, threads: int) -> dict:
     """One contestant in this (fresh) process: search, refit and test accuracy, timed."""
     digits = load("digits")
     train, test = holdout_split(digits.y, 0.25, SEED, stratify=True)
     if name.startswith("reglab"):
         prepare_process()  # as the reglab command does
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     search = CONTESTANTS[name]().fit(digits.X[train], digits.y[train])
     accuracy = float((search.predict(digits.X[test]) == digits.y[test]).mean())
@@ -80,13 +85,14 @@ def timed(name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contestant", choices=CONTESTANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads of the reglab processes")
     args = parser.parse_args()
     if args.contestant:
-        print(json.dumps(timed(args.contestant)))
+        print(json.dumps(timed(args.contestant, args.threads)))
         return
     walls = {}
     for name in CONTESTANTS:
-        command = [sys.executable, __file__, "--contestant", name]
+        command = [sys.executable, __file__, "--contestant", name, "--threads", str(args.threads)]
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         walls[name] = result["wall"]
         print(f"sklearn_cv {name} wall_s={result['wall']:.1f} test_acc={result['accuracy']:.4f} "

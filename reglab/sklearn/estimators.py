@@ -30,6 +30,7 @@ from reglab.custom_model import CustomModel
 from reglab.data import Dataset
 from reglab.data.sources import as_dataset
 from reglab.data.splits import Standardizer
+from reglab.engine.jobs import TRIAL_THREADS, intra_op_threads
 from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
 from reglab.rows import EVAL_BATCH
@@ -163,15 +164,17 @@ class RegularizedNet(BaseEstimator):
         return self
 
     def _train(self, dataset: Dataset) -> None:
-        """``run_trial``'s training: rows, preprocessing fitted on them, the seeded model, the one loop."""
+        """``run_trial``'s training: rows, preprocessing fitted on them, the seeded model, the one loop, on
+        the engine's intra-op thread count (so the floats are those of the engine's run)."""
         config = self.trial_config()
         rows = np.arange(dataset.n_samples)
         fit_rows, monitor_rows = training_rows(dataset, rows, rows[:0], config)
         train, monitor = prepare(dataset, fit_rows, monitor_rows)
-        torch.manual_seed(config.fit.seed)
-        model = build_model(dataset, config)
-        result = fit(model, train, monitor if len(monitor_rows) else None, config=config.fit,
-                     regularizers=config.regularization.loop_regularizers(model))
+        with intra_op_threads(TRIAL_THREADS):
+            torch.manual_seed(config.fit.seed)
+            model = build_model(dataset, config)
+            result = fit(model, train, monitor if len(monitor_rows) else None, config=config.fit,
+                         regularizers=config.regularization.loop_regularizers(model))
         if result.outcome == "diverged":
             warnings.warn(f"training diverged (a NaN or infinite loss) in epoch {len(result.history)}: "
                           "lower learning_rate or the strengths", RuntimeWarning, stacklevel=3)
