@@ -97,7 +97,8 @@ def main() -> None:
         walls[name] = result["wall"]
         print(f"sklearn_cv {name} wall_s={result['wall']:.1f} test_acc={result['accuracy']:.4f} "
               f"chosen={result['chosen']}", flush=True)
-    print(f"RegularizationCV speedup over scikit-learn's GridSearchCV = {walls['sklearn-grid'] / walls['reglab-cv']:.2f}x")
+    speedup = walls["sklearn-grid"] / walls["reglab-cv"]
+    print(f"RegularizationCV speedup over scikit-learn's GridSearchCV = {speedup:.2f}x")
 
 
 if __name__ == "__main__":

@@ -210,9 +210,9 @@ class RegularizedNet(BaseEstimator):
         super().__setstate__(state)
         if weights is not None:
             n_outputs = len(self.classes_) if self.task == "classification" else 1
-            with torch.random.fork_rng(devices=[]):
-                config = self.trial_config()
-                module = config.model.build((self.n_features_in_,), n_outputs, **config.regularization.model_options())
+            with torch.random.fork_rng(devices=[]):  # no seed drawn: the weights come from the state dict
+                options = self.regularization_config().model_options()
+                module = self._model().build((self.n_features_in_,), n_outputs, **options)
             module.load_state_dict(weights)
             self.module_ = module.eval()
 
