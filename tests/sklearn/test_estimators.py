@@ -116,3 +116,9 @@ def test_a_users_module_gets_its_dropout_rate_and_trains(cancer):
     np.testing.assert_array_equal(again.predict(X), net.predict(X))
     with pytest.raises(ValueError, match="no place in this model"):
         RegularizedNetClassifier(module=small_net, gaussian_dropout=0.4, epochs=1).fit(X, y)
+
+
+def test_a_diverged_fit_warns_and_names_the_remedy(cancer):
+    X, y = cancer
+    with pytest.warns(RuntimeWarning, match="diverged.*lower learning_rate"):
+        RegularizedNetClassifier((8,), optimizer="sgd", learning_rate=1e6, epochs=3, random_state=0).fit(X, y)
