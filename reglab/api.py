@@ -98,6 +98,13 @@ class Study:
         point = dict(Counter(labels).most_common(1)[0][0]) if labels else {}
         return replace(apply_point(self.settings.regularization(self.winner), point), tuned=())
 
+    def ran(self) -> dict[str, dict[str, int]]:
+        """How each method's trials ran: ``{"l2": {"stacked with 24": 24}, "dropout": {"alone: a custom model": 9}}``."""
+        counts: dict[str, Counter] = {m.method: Counter() for m in self.summary.methods}
+        for record in self.store.trials(self.store.study(self.name).id):
+            counts[record.method][record.metrics.get("ran", "alone")] += 1
+        return {method: dict(count) for method, count in counts.items()}
+
     def report(self, path: str | Path | None = None) -> Path:
         """Write the HTML report (beside the store when ``path`` is None; it is needed for an in-memory store)."""
         from reglab.report import write_report

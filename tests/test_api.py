@@ -271,3 +271,12 @@ def test_params_patterns_choose_what_the_penalties_touch(digits):
     assert every < head < plain
     with pytest.raises(ValueError, match="no parameter matches"):
         reglab.compare(methods=["l2=0.5"], params=["tail.*"], **kwargs)
+
+
+def test_the_study_says_how_each_trial_ran_and_why(digits):
+    """reglab's MLP stacks; a user's module runs alone, with its reason."""
+    own = reglab.compare(model=build, data=digits, methods=["none"], **QUICK)
+    ours = reglab.compare(model={"kind": "mlp", "hidden": [16]}, data=digits, methods=["none", "l2"],
+                          grids={"l2": [1e-4, 1e-2]}, **QUICK)
+    assert own.ran() == {"none": {"alone: a custom model": 2}}
+    assert ours.ran()["l2"] and all(how.startswith("stacked with") for how in ours.ran()["l2"])

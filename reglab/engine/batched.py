@@ -21,7 +21,7 @@ import torch
 
 from reglab.data import Dataset
 from reglab.engine.jobs import Job, JobResult, run_job
-from reglab.engine.members import Member, Parsed, build_member, split_rows, stack_key, stackable
+from reglab.engine.members import Member, Parsed, build_member, split_rows, stack_key, unstacked_reason
 from reglab.engine.stack import EVAL_ROWS, Stack
 from reglab.training import resolve_device
 
@@ -65,13 +65,15 @@ def run_batched(
         on_result(original[id(job)], result)
 
     groups: dict[tuple, list[Job]] = {}
+    reasons = {id(job): unstacked_reason(dataset, job) for job in moved}
     for job in moved:
-        if dataset.source is None and stackable(job):  # a torch Dataset's rows come through a DataLoader
+        if reasons[id(job)] is None:
             groups.setdefault(stack_key(dataset, job), []).append(job)
     stacked = {id(job) for group in groups.values() if len(group) >= min_stack for job in group}
     for job in moved:
         if id(job) not in stacked:
-            give(job, run_job(dataset, job))
+            why = reasons[id(job)] or "no other trial to stack with"
+            give(job, replace(run_job(dataset, job), ran=f"alone: {why}"))
     reports = []
     for group in (g for g in groups.values() if len(g) >= min_stack):
         widest = max(group, key=lambda job: member_bytes(dataset, job))  # every member is padded to its rows
@@ -113,7 +115,8 @@ def run_stack(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, JobRe
     if members:
         stack = Stack(members, parsed)
         del parsed
-        stack.run(lambda member, result: on_result(member.job, result))
+        ran = f"stacked with {len(members)}"
+        stack.run(lambda member, result: on_result(member.job, replace(result, ran=ran)))
     measured = (
         torch.cuda.max_memory_allocated(device) if device.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -37,6 +37,7 @@ class JobResult:
     seconds: float
     history: list[dict]
     error: str | None = None
+    ran: str = "alone"  # how: "alone" (and why, when a stack was possible), or "stacked with N" members
 
 
 @contextmanager

@@ -28,13 +28,19 @@ from reglab.training import FitConfig, noise_layers, noise_seed, resolve_device
 STACKABLE_KINDS = ("linear", "mlp")
 
 
-def stackable(job: Job) -> bool:
-    """Whether the job's architecture and regularizers have a stacked form (linear models and MLPs with
-    penalties, decay, dropout, Gaussian dropout, batch norm, max-norm and early stopping)."""
-    reg = job.config.regularization
-    unstacked_layers = reg.dropconnect or reg.spatial_dropout or reg.noise or reg.shift or reg.registered or reg.params
-    own_objective = job.config.fit.loss is not None or job.config.fit.metric is not None
-    return job.config.model.kind in STACKABLE_KINDS and not unstacked_layers and not own_objective
+def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
+    """Why the job has no stacked form, or None when it has one (linear models and MLPs with penalties,
+    decay, dropout, Gaussian dropout, batch norm, max-norm and early stopping, on array rows)."""
+    reg, fit = job.config.regularization, job.config.fit
+    reasons = [
+        (dataset.source is not None, "a torch Dataset's rows"),
+        (job.config.model.kind not in STACKABLE_KINDS, f"a {job.config.model.kind} model"),
+        (reg.dropconnect, "DropConnect"), (reg.spatial_dropout, "spatial dropout"),
+        (reg.noise or reg.shift, "augmentation"), (reg.registered, "a registered method"),
+        (reg.params, "parameter patterns"), (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
+    ]
+    found = [why for applies, why in reasons if applies]
+    return ", ".join(found) or None
 
 
 def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:

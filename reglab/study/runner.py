@@ -69,7 +69,7 @@ def run_study(
         def commit(job: Job, result: JobResult) -> None:
             t: PlannedTrial = job.tag
             store.record_trial(study.id, t.key, t.method, t.stage, t.fold, t.seed,
-                               {"point": t.point, **t.config.to_dict()}, result.status, result.metrics,
+                               {"point": t.point, **t.config.to_dict()}, result.status, {**result.metrics, "ran": result.ran},
                                result.seconds, result.history, result.error)
             counter[0] += 1
             if progress:
