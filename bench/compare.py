@@ -23,12 +23,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             store = Path(folder) / "bench.sqlite"
             start = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "reglab", "compare", "--store", str(store), "--json", *extra],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-m", "reglab", "compare", "--store", str(store), "--json", *extra],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             wall = time.perf_counter() - start
             trials = _count_trials(store)
         winner = json.loads(out)["winner"]
-        print(f"compare default wall_s={wall:.1f} trials={trials} per_trial_ms={1000 * wall / trials:.0f} winner={winner}")
+        print(
+            f"compare default wall_s={wall:.1f} trials={trials} per_trial_ms={1000 * wall / trials:.0f} winner={winner}"
+        )
 
 
 def _count_trials(store: Path) -> int:

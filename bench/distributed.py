@@ -93,8 +93,10 @@ def main() -> None:
             timed(run_sequential, dataset, jobs[:5])
             local = timed(run_sequential, dataset, jobs)
             remote = timed(executors["dask workers=1"], dataset, jobs)
-            print(f"overhead per task ms={1000 * (remote - local) / len(jobs):.1f} (goal < 50; {len(jobs)} jobs of "
-                  f"{1000 * local / len(jobs):.1f} ms in-process)")
+            print(
+                f"overhead per task ms={1000 * (remote - local) / len(jobs):.1f} (goal < 50; {len(jobs)} jobs of "
+                f"{1000 * local / len(jobs):.1f} ms in-process)"
+            )
         summaries = [r[2] for results in runs.values() for r in results]
         print(f"same summary in-process and on every cluster: {all(s == summaries[0] for s in summaries)}")
 

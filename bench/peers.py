@@ -60,8 +60,19 @@ def data():
 
 
 def peer_reglab() -> float:
-    settings = StudySettings(data="digits", methods=("l2",), model=ModelSpec(kind="mlp", hidden=HIDDEN), epochs=EPOCHS,
-                             batch_size=BATCH, lr=LR, folds=FOLDS, seeds=1, test_size=0.25, grids={"l2": STRENGTHS}, rule="min")
+    settings = StudySettings(
+        data="digits",
+        methods=("l2",),
+        model=ModelSpec(kind="mlp", hidden=HIDDEN),
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        lr=LR,
+        folds=FOLDS,
+        seeds=1,
+        test_size=0.25,
+        grids={"l2": STRENGTHS},
+        rule="min",
+    )
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "peers.sqlite") as store:
         summary = run_study(settings, store, "peers", execute=partial(run_jobs, strategy="auto"))
     return summary.methods[0].test_metric.mean
@@ -69,11 +80,24 @@ def peer_reglab() -> float:
 
 def peer_sklearn() -> float:
     digits, train, test = data()
-    mlp = MLPClassifier(hidden_layer_sizes=HIDDEN, solver="adam", learning_rate_init=LR, batch_size=BATCH,
-                        max_iter=EPOCHS, tol=0.0, n_iter_no_change=EPOCHS + 1, random_state=SEED)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=HIDDEN,
+        solver="adam",
+        learning_rate_init=LR,
+        batch_size=BATCH,
+        max_iter=EPOCHS,
+        tol=0.0,
+        n_iter_no_change=EPOCHS + 1,
+        random_state=SEED,
+    )
     grid = {"mlpclassifier__alpha": [s * BATCH for s in STRENGTHS]}
-    search = GridSearchCV(make_pipeline(StandardScaler(), mlp), grid, cv=StratifiedKFold(FOLDS, shuffle=True, random_state=SEED),
-                          scoring="neg_log_loss", n_jobs=2)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), mlp),
+        grid,
+        cv=StratifiedKFold(FOLDS, shuffle=True, random_state=SEED),
+        scoring="neg_log_loss",
+        n_jobs=2,
+    )
     search.fit(digits.X[train], digits.y[train])
     return float((search.predict(digits.X[test]) == digits.y[test]).mean())
 
@@ -90,7 +114,7 @@ def torch_train(X, y, strength: float, seed: int) -> nn.Module:
     weights = [p for p in model.parameters() if p.dim() > 1]
     for _ in range(EPOCHS):
         for xb, yb in loader:
-            loss = nn.functional.cross_entropy(model(xb), yb) + strength / 2 * sum((w ** 2).sum() for w in weights)
+            loss = nn.functional.cross_entropy(model(xb), yb) + strength / 2 * sum((w**2).sum() for w in weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -136,9 +160,14 @@ def peer_keras() -> float:
     def train(X: np.ndarray, y: np.ndarray, strength: float):
         keras.utils.set_random_seed(SEED)
         reg = keras.regularizers.l2(strength / 2)
-        model = keras.Sequential([keras.Input((64,))] + [keras.layers.Dense(h, activation="relu", kernel_regularizer=reg) for h in HIDDEN]
-                                 + [keras.layers.Dense(10, kernel_regularizer=reg)])
-        model.compile(optimizer=keras.optimizers.Adam(LR), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model = keras.Sequential(
+            [keras.Input((64,))]
+            + [keras.layers.Dense(h, activation="relu", kernel_regularizer=reg) for h in HIDDEN]
+            + [keras.layers.Dense(10, kernel_regularizer=reg)]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(LR), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
         model.fit(X, y, batch_size=BATCH, epochs=EPOCHS, verbose=0)
         return model
 

@@ -47,13 +47,22 @@ def folds() -> StratifiedKFold:
 
 
 def net() -> RegularizedNetClassifier:
-    return RegularizedNetClassifier(HIDDEN, learning_rate=LR, batch_size=BATCH, epochs=EPOCHS, random_state=SEED,
-                                    device="cpu")
+    return RegularizedNetClassifier(
+        HIDDEN, learning_rate=LR, batch_size=BATCH, epochs=EPOCHS, random_state=SEED, device="cpu"
+    )
 
 
 def sklearn_grid() -> GridSearchCV:
-    mlp = MLPClassifier(hidden_layer_sizes=HIDDEN, solver="adam", learning_rate_init=LR, batch_size=BATCH,
-                        max_iter=EPOCHS, tol=0.0, n_iter_no_change=EPOCHS + 1, random_state=SEED)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=HIDDEN,
+        solver="adam",
+        learning_rate_init=LR,
+        batch_size=BATCH,
+        max_iter=EPOCHS,
+        tol=0.0,
+        n_iter_no_change=EPOCHS + 1,
+        random_state=SEED,
+    )
     grid = {"mlpclassifier__alpha": [s * BATCH for s in STRENGTHS]}
     return GridSearchCV(make_pipeline(StandardScaler(), mlp), grid, cv=folds(), n_jobs=2)
 
@@ -95,8 +104,11 @@ def main() -> None:
         command = [sys.executable, __file__, "--contestant", name, "--threads", str(args.threads)]
         result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         walls[name] = result["wall"]
-        print(f"sklearn_cv {name} wall_s={result['wall']:.1f} test_acc={result['accuracy']:.4f} "
-              f"chosen={result['chosen']}", flush=True)
+        print(
+            f"sklearn_cv {name} wall_s={result['wall']:.1f} test_acc={result['accuracy']:.4f} "
+            f"chosen={result['chosen']}",
+            flush=True,
+        )
     speedup = walls["sklearn-grid"] / walls["reglab-cv"]
     print(f"RegularizationCV speedup over scikit-learn's GridSearchCV = {speedup:.2f}x")
 

@@ -69,8 +69,14 @@ def jobs(hidden: int, members: int) -> tuple:
     dataset, train_idx, eval_idx = split()
     model = ModelSpec("mlp", (hidden, hidden))
     return dataset, [
-        Job(i, TrialConfig(Regularization(**m), model, FitConfig(optimizer="adam", lr=LR, epochs=EPOCHS,
-                                                                   batch_size=BATCH, seed=i)), train_idx, eval_idx)
+        Job(
+            i,
+            TrialConfig(
+                Regularization(**m), model, FitConfig(optimizer="adam", lr=LR, epochs=EPOCHS, batch_size=BATCH, seed=i)
+            ),
+            train_idx,
+            eval_idx,
+        )
         for i, m in enumerate(methods(members))
     ]
 
@@ -81,8 +87,15 @@ def lean_trial(train, val, hidden: int, method: dict, seed: int) -> float:
     torch.manual_seed(seed)
     p = method.get("dropout", 0.0)
     noise = (lambda: [Dropout(p, torch.Generator(DEVICE).manual_seed(seed + 1))]) if p else (lambda: [])
-    model = nn.Sequential(nn.Linear(X.shape[1], hidden), nn.ReLU(), *noise(), nn.Linear(hidden, hidden), nn.ReLU(),
-                          *noise(), nn.Linear(hidden, 10)).to(DEVICE)
+    model = nn.Sequential(
+        nn.Linear(X.shape[1], hidden),
+        nn.ReLU(),
+        *noise(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        *noise(),
+        nn.Linear(hidden, 10),
+    ).to(DEVICE)
     weights = [m.weight for m in model if isinstance(m, nn.Linear)]
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     order_generator = torch.Generator().manual_seed(seed)
@@ -107,16 +120,20 @@ def lean_trial(train, val, hidden: int, method: dict, seed: int) -> float:
                         w.copy_(soft_threshold(w, step * l1))
         model.eval()
         with torch.no_grad():
-            scores = [(F.cross_entropy(out, t).item(), (out.argmax(1) == t).double().mean().item())
-                      for out, t in ((model(X), y), (model(Xv), yv))]
+            scores = [
+                (F.cross_entropy(out, t).item(), (out.argmax(1) == t).double().mean().item())
+                for out, t in ((model(X), y), (model(Xv), yv))
+            ]
     return scores[1][1]  # .item() synchronizes a GPU, so the time is the trial's
 
 
 def sequential_seconds(hidden: int, members: int, sample: int) -> tuple[float, int]:
     """Seconds for K trials, from a timed sample of them; (seconds, threads) with the faster thread count."""
     dataset, train_idx, eval_idx = split()
-    train, val = [(torch.from_numpy(X).to(DEVICE), torch.from_numpy(y).to(DEVICE))
-                  for X, y in prepare(dataset, train_idx, eval_idx)]
+    train, val = [
+        (torch.from_numpy(X).to(DEVICE), torch.from_numpy(y).to(DEVICE))
+        for X, y in prepare(dataset, train_idx, eval_idx)
+    ]
     chosen = methods(members)[:sample]
     best = (float("inf"), 0)
     for threads in (1, 2):
@@ -153,8 +170,13 @@ def engine_case(hidden: int, members: int, threads: int) -> dict:
     seconds = time.perf_counter() - start
     assert all(r.status == "completed" for r in results.values()) and len(results) == members
     measured = max(r.measured_bytes for r in reports) if DEVICE.type == "cuda" else _status("VmHWM") - resident
-    return {"seconds": seconds, "threads": threads, "estimated": max(r.estimated_bytes for r in reports),
-            "measured": measured, "stacks": [r.members for r in reports]}
+    return {
+        "seconds": seconds,
+        "threads": threads,
+        "estimated": max(r.estimated_bytes for r in reports),
+        "measured": measured,
+        "stacks": [r.members for r in reports],
+    }
 
 
 def _reset_peak_rss() -> int:
@@ -201,7 +223,9 @@ def forward_flops(hidden: int, members: int) -> tuple[float, float]:
     """Forward matmul FLOPs of all training steps, and of the evaluation passes after every epoch."""
     dataset, train_idx, eval_idx = split()
     per_sample = 2 * (dataset.n_features * hidden + hidden * hidden + hidden * dataset.n_outputs)
-    return per_sample * len(train_idx) * EPOCHS * members, per_sample * (len(train_idx) + len(eval_idx)) * EPOCHS * members
+    return per_sample * len(train_idx) * EPOCHS * members, per_sample * (
+        len(train_idx) + len(eval_idx)
+    ) * EPOCHS * members
 
 
 def main() -> None:
@@ -216,8 +240,10 @@ def main() -> None:
         return
     members = args.members or ([64, 256, 1024] if torch.cuda.is_available() else [64])
     peak = matmul_rate()
-    print(f"# torch {torch.__version__} on {DEVICE.type}, large torch.mm: {peak / 1e9:.1f} GFLOP/s with 2 threads; "
-          f"sequential timed on {args.sample} trials and scaled to K")
+    print(
+        f"# torch {torch.__version__} on {DEVICE.type}, large torch.mm: {peak / 1e9:.1f} GFLOP/s with 2 threads; "
+        f"sequential timed on {args.sample} trials and scaled to K"
+    )
     for k in members:
         for hidden in args.hidden:
             peak = max(peak, matmul_rate())  # the best rate seen: a shared machine only ever lowers it
@@ -226,17 +252,23 @@ def main() -> None:
             strategy = run_job_seconds(hidden, k, min(args.sample, k))
             train, evaluation = forward_flops(hidden, k)
             fraction = (3 * train + evaluation) / engine["seconds"] / peak
-            print(f"sweep K={k} H={hidden} sequential_s={sequential:.2f} engine_s={engine['seconds']:.2f} "
-                  f"speedup={sequential / engine['seconds']:.1f} peak_fraction={fraction:.2f}")
+            print(
+                f"sweep K={k} H={hidden} sequential_s={sequential:.2f} engine_s={engine['seconds']:.2f} "
+                f"speedup={sequential / engine['seconds']:.1f} peak_fraction={fraction:.2f}"
+            )
             floor = (3 * train + evaluation) / peak
-            print(f"#   arithmetic floor: the engine's matmuls (training and evaluation passes) at torch.mm's rate take "
-                  f"{floor:.2f} s, so no engine can beat speedup={sequential / floor:.1f} against this baseline")
-            print(f"#   run_job sequential_s={strategy:.2f} (speedup {strategy / engine['seconds']:.1f}); "
-                  f"threads: engine {engine['threads']}, sequential {threads}; stacks {engine['stacks']}; "
-                  f"training passes alone peak_fraction={3 * train / engine['seconds'] / peak:.2f} "
-                  f"(torch.mm {peak / 1e9:.0f} GFLOP/s); "
-                  f"memory: largest stack modelled {engine['estimated'] / 2**20:.0f} MiB, engine peak measured "
-                  f"{engine['measured'] / 2**20:.0f} MiB")
+            print(
+                f"#   arithmetic floor: the engine's matmuls (training and evaluation passes) at torch.mm's rate take "
+                f"{floor:.2f} s, so no engine can beat speedup={sequential / floor:.1f} against this baseline"
+            )
+            print(
+                f"#   run_job sequential_s={strategy:.2f} (speedup {strategy / engine['seconds']:.1f}); "
+                f"threads: engine {engine['threads']}, sequential {threads}; stacks {engine['stacks']}; "
+                f"training passes alone peak_fraction={3 * train / engine['seconds'] / peak:.2f} "
+                f"(torch.mm {peak / 1e9:.0f} GFLOP/s); "
+                f"memory: largest stack modelled {engine['estimated'] / 2**20:.0f} MiB, engine peak measured "
+                f"{engine['measured'] / 2**20:.0f} MiB"
+            )
 
 
 if __name__ == "__main__":

@@ -79,14 +79,24 @@ class Study:
         rows = []
         for m in self.summary.methods:
             versus = m.vs_baseline
-            rows.append({
-                "method": m.method, "chosen": m.chosen_label,
-                "train": m.train_metric.mean, "test": m.test_metric.mean, "test_sd": m.test_metric.sd,
-                "test_low": m.test_metric.low, "test_high": m.test_metric.high, "gap": m.gap.mean,
-                "zeros": m.zeros, "weight_norm": m.weight_norm, "units_pruned": m.units_pruned,
-                "vs_none": versus.mean_diff if versus else math.nan,
-                "p_vs_none": versus.p_value if versus else math.nan, "outcome": m.outcome,
-            })
+            rows.append(
+                {
+                    "method": m.method,
+                    "chosen": m.chosen_label,
+                    "train": m.train_metric.mean,
+                    "test": m.test_metric.mean,
+                    "test_sd": m.test_metric.sd,
+                    "test_low": m.test_metric.low,
+                    "test_high": m.test_metric.high,
+                    "gap": m.gap.mean,
+                    "zeros": m.zeros,
+                    "weight_norm": m.weight_norm,
+                    "units_pruned": m.units_pruned,
+                    "vs_none": versus.mean_diff if versus else math.nan,
+                    "p_vs_none": versus.p_value if versus else math.nan,
+                    "outcome": m.outcome,
+                }
+            )
         return pd.DataFrame(rows).set_index("method")
 
     def best_regularization(self) -> Regularization:
@@ -99,7 +109,8 @@ class Study:
         return replace(apply_point(self.settings.regularization(self.winner), point), tuned=())
 
     def ran(self) -> dict[str, dict[str, int]]:
-        """How each method's trials ran: ``{"l2": {"stacked with 24": 24}, "dropout": {"alone: a custom model": 9}}``."""
+        """How each method's trials ran, e.g. ``{"l2": {"stacked with 24": 24}, "dropout": {"alone: a custom
+        model": 9}}``."""
         counts: dict[str, Counter] = {m.method: Counter() for m in self.summary.methods}
         for record in self.store.trials(self.store.study(self.name).id):
             counts[record.method][record.metrics.get("ran", "alone")] += 1
@@ -118,8 +129,10 @@ class Study:
 
         from reglab.cli.render import winner_line
 
-        return f"<p><b>{escape(self.title)}</b></p>{self.to_frame().to_html(float_format=lambda v: f'{v:.4g}')}" \
-               f"<p>{escape(winner_line(self.summary))}</p>"
+        return (
+            f"<p><b>{escape(self.title)}</b></p>{self.to_frame().to_html(float_format=lambda v: f'{v:.4g}')}"
+            f"<p>{escape(winner_line(self.summary))}</p>"
+        )
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, winner={self.winner!r}, methods={[m.method for m in self.summary.methods]})"
@@ -153,8 +166,24 @@ def compare(
     report to that path.
     """
     values = {**settings, **({"methods": methods} if methods is not None else {})}
-    return _study("compare", data, model, target, test_data, task, impute, values, store, name, resume,
-                  workers, scheduler, strategy, progress, report)
+    return _study(
+        "compare",
+        data,
+        model,
+        target,
+        test_data,
+        task,
+        impute,
+        values,
+        store,
+        name,
+        resume,
+        workers,
+        scheduler,
+        strategy,
+        progress,
+        report,
+    )
 
 
 def tune(
@@ -181,40 +210,97 @@ def tune(
     value chosen per seed and the test score; returns the :class:`Study` (its curves in ``summary``)."""
     reg = Regularization.parse(method)
     if not reg.tuned:
-        raise ValueError(f"nothing to tune in {method!r}: name a method without a value, e.g. 'l2' or 'dropout+maxnorm=3'")
+        raise ValueError(
+            f"nothing to tune in {method!r}: name a method without a value, e.g. 'l2' or 'dropout+maxnorm=3'"
+        )
     values: dict = {**settings, "methods": (method,)}
     if grid is not None:
         if len(reg.tuned) != 1:
-            raise ValueError(f"grid= gives the values of one tuned method; {method!r} tunes {', '.join(reg.tuned)}: "
-                             "use grids={name: [...]} for each")
+            raise ValueError(
+                f"grid= gives the values of one tuned method; {method!r} tunes {', '.join(reg.tuned)}: "
+                "use grids={name: [...]} for each"
+            )
         values["grids"] = {**dict(settings.get("grids") or {}), reg.tuned[0]: list(grid)}
-    return _study("tune", data, model, target, test_data, task, impute, values, store, name, resume,
-                  workers, scheduler, strategy, progress, report)
+    return _study(
+        "tune",
+        data,
+        model,
+        target,
+        test_data,
+        task,
+        impute,
+        values,
+        store,
+        name,
+        resume,
+        workers,
+        scheduler,
+        strategy,
+        progress,
+        report,
+    )
 
 
-def _study(kind: str, data: object, model: object, target: str | None, test_data: object, task: str | None,
-           impute: bool, values: dict, store: str | Path | None, name: str | None, resume: bool,
-           workers: int | None, scheduler: str | None, strategy: str, progress: bool | Progress,
-           report: str | Path | None) -> Study:
+def _study(
+    kind: str,
+    data: object,
+    model: object,
+    target: str | None,
+    test_data: object,
+    task: str | None,
+    impute: bool,
+    values: dict,
+    store: str | Path | None,
+    name: str | None,
+    resume: bool,
+    workers: int | None,
+    scheduler: str | None,
+    strategy: str,
+    progress: bool | Progress,
+    report: str | Path | None,
+) -> Study:
     known = {f.name for f in fields(StudySettings)} - {"data", "target", "impute", "model"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise TypeError(f"unknown study settings {unknown}: use {', '.join(sorted(known))}")
     dataset = as_dataset(data, target=target, task=task, impute=impute, test_data=test_data)
     label = str(data) if isinstance(data, (str, Path)) else dataset.name
-    settings = StudySettings.from_dict({**values, "data": label, "target": target, "impute": impute,
-                                        "model": resolve_model(model if model is not None else StudySettings().model)})
+    settings = StudySettings.from_dict(
+        {
+            **values,
+            "data": label,
+            "target": target,
+            "impute": impute,
+            "model": resolve_model(model if model is not None else StudySettings().model),
+        }
+    )
     with _executor(workers, scheduler, strategy) as execute:
-        study = run(settings, dataset=dataset, store=store, name=name, resume=resume, execute=execute,
-                    progress=progress, kind=kind)
+        study = run(
+            settings,
+            dataset=dataset,
+            store=store,
+            name=name,
+            resume=resume,
+            execute=execute,
+            progress=progress,
+            kind=kind,
+        )
     if report is not None:
         study.report(report)
     return study
 
 
-def run(settings: StudySettings, *, dataset: Dataset | None = None, store: str | Path | Store | None = None,
-        name: str | None = None, resume: bool = False, execute: Execute | None = None,
-        progress: bool | Progress = False, kind: str = "compare") -> Study:
+def run(
+    settings: StudySettings,
+    *,
+    dataset: Dataset | None = None,
+    store: str | Path | Store | None = None,
+    name: str | None = None,
+    resume: bool = False,
+    execute: Execute | None = None,
+    progress: bool | Progress = False,
+    kind: str = "compare",
+) -> Study:
     """Run (or, with ``resume``, finish) a study of ``settings`` and return it; the command line's path too."""
     from reglab.engine import run_jobs
 
@@ -222,8 +308,16 @@ def run(settings: StudySettings, *, dataset: Dataset | None = None, store: str |
     chosen = study_name(opened, settings, kind, name=name, resume=resume)
     start = time.perf_counter()
     with _progress(chosen, progress) as update:
-        summary = run_study(settings, opened, chosen, resume=resume, progress=update, dataset=dataset,
-                            execute=execute or partial(run_jobs, strategy="auto"), kind=kind)
+        summary = run_study(
+            settings,
+            opened,
+            chosen,
+            resume=resume,
+            progress=update,
+            dataset=dataset,
+            execute=execute or partial(run_jobs, strategy="auto"),
+            kind=kind,
+        )
     return Study(chosen, settings, summary, opened, time.perf_counter() - start)
 
 
@@ -245,7 +339,9 @@ def _executor(workers: int | None, scheduler: str | None, strategy: str) -> Iter
     from reglab.engine import STRATEGIES, run_jobs
 
     if strategy not in STRATEGIES:
-        raise ValueError(f"Invalid value for argument strategy: expected one of {STRATEGIES}. Received: strategy={strategy!r}")
+        raise ValueError(
+            f"Invalid value for argument strategy: expected one of {STRATEGIES}. Received: strategy={strategy!r}"
+        )
     if workers is None and not scheduler:
         yield partial(run_jobs, strategy=strategy)
         return

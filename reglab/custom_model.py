@@ -29,6 +29,7 @@ Builder = Callable[[], nn.Module]
 class ModelTypeError(ValueError, TypeError):
     """A model argument of the wrong kind: a ``TypeError`` for Python, bad input (a ``ValueError``) for the CLI."""
 
+
 RATE_METHODS = {"dropout": "dropout", "gaussian": "gaussian-dropout", "dropconnect": "dropconnect"}  # kind -> method
 
 
@@ -36,11 +37,16 @@ class Reinitialized:
     """A builder from an instance: a deep copy whose parameterized submodules call ``reset_parameters``."""
 
     def __init__(self, instance: nn.Module) -> None:
-        lacking = [type(m).__name__ for m in instance.modules()
-                   if any(True for _ in m.parameters(recurse=False)) and not hasattr(m, "reset_parameters")]
+        lacking = [
+            type(m).__name__
+            for m in instance.modules()
+            if any(True for _ in m.parameters(recurse=False)) and not hasattr(m, "reset_parameters")
+        ]
         if lacking:
-            raise ModelTypeError(f"{', '.join(sorted(set(lacking)))} has parameters but no reset_parameters(), so reglab "
-                            "cannot re-initialize it per trial: pass a builder (a function returning a fresh model) instead")
+            raise ModelTypeError(
+                f"{', '.join(sorted(set(lacking)))} has parameters but no reset_parameters(), so reglab "
+                "cannot re-initialize it per trial: pass a builder (a function returning a fresh model) instead"
+            )
         self.instance = instance
 
     def __call__(self) -> nn.Module:
@@ -61,8 +67,10 @@ def build_checked(builder: Builder) -> nn.Module:
     except Exception as error:
         raise ValueError(f"the model builder {builder_name(builder)} raised {type(error).__name__}: {error}") from None
     if not isinstance(model, nn.Module):
-        raise ModelTypeError(f"the model builder {builder_name(builder)} returned {type(model).__name__}, "
-                        "not a torch.nn.Module: return a fresh model")
+        raise ModelTypeError(
+            f"the model builder {builder_name(builder)} returned {type(model).__name__}, "
+            "not a torch.nn.Module: return a fresh model"
+        )
     if not any(True for _ in model.parameters()):
         raise ValueError(f"the model from {builder_name(builder)} has no parameters: there is nothing to train")
     return model
@@ -99,7 +107,9 @@ class CustomModel:
         elif callable(model):
             builder = model
         else:
-            raise ModelTypeError(f"model must be a torch.nn.Module or a function returning one; got {type(model).__name__}")
+            raise ModelTypeError(
+                f"model must be a torch.nn.Module or a function returning one; got {type(model).__name__}"
+            )
         with torch.random.fork_rng(devices=[]):
             built = build_checked(builder)
         return cls(builder, name or builder_name(builder), fingerprint(built))
@@ -111,12 +121,22 @@ class CustomModel:
             model = build_checked(self.builder)
         return sorted({TUNABLE_LAYERS[type(layer)][0] for layer in tunable_layers(model)})
 
-    def build(self, input_shape: Sequence[int], n_outputs: int, *, dropout: float = 0.0,
-              dropout_kind: str = "dropout", spatial_dropout: float = 0.0, batchnorm: bool = False) -> nn.Module:
+    def build(
+        self,
+        input_shape: Sequence[int],
+        n_outputs: int,
+        *,
+        dropout: float = 0.0,
+        dropout_kind: str = "dropout",
+        spatial_dropout: float = 0.0,
+        batchnorm: bool = False,
+    ) -> nn.Module:
         """A fresh model with its tunable layers' rates set; the data's shape is checked by the trial."""
         if batchnorm:
-            raise ValueError("method batchnorm inserts batch norm into reglab's own builders only: "
-                             "add nn.BatchNorm1d/2d to your model and compare with and without it as two models")
+            raise ValueError(
+                "method batchnorm inserts batch norm into reglab's own builders only: "
+                "add nn.BatchNorm1d/2d to your model and compare with and without it as two models"
+            )
         model = build_checked(self.builder)
         return set_rates(model, {RATE_METHODS[dropout_kind]: dropout, "spatial-dropout": spatial_dropout})
 
@@ -136,15 +156,19 @@ class _NotStored:
         self.__qualname__ = name
 
     def __call__(self) -> nn.Module:
-        raise ValueError(f"the store keeps the fingerprint of the model {self.__qualname__}, not the model: pass it again")
+        raise ValueError(
+            f"the store keeps the fingerprint of the model {self.__qualname__}, not the model: pass it again"
+        )
 
 
 def check_importable(builder: object) -> None:
     """A Dask worker gets the builder by reference: a lambda or a closure cannot be imported there."""
     qualname = getattr(builder, "__qualname__", "")
     if "<lambda>" in qualname or "<locals>" in qualname:
-        raise ValueError(f"the model builder {qualname} is a lambda or a closure, which the Dask workers cannot "
-                         "import: define it at the top level of a module")
+        raise ValueError(
+            f"the model builder {qualname} is a lambda or a closure, which the Dask workers cannot "
+            "import: define it at the top level of a module"
+        )
 
 
 def output_problem(output: object, task: str, n_outputs: int, rows: int) -> str | None:

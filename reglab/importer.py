@@ -12,8 +12,13 @@ from pathlib import Path
 def is_import_string(text: str) -> bool:
     """Whether ``text`` looks like ``module:NAME`` or ``file.py:NAME`` (not a Windows drive such as ``C:\\``)."""
     module, colon, attribute = text.rpartition(":")
-    return bool(colon and module and attribute and attribute.replace(".", "").replace("_", "").isalnum()
-                and not (len(module) == 1 and module.isalpha()))
+    return bool(
+        colon
+        and module
+        and attribute
+        and attribute.replace(".", "").replace("_", "").isalnum()
+        and not (len(module) == 1 and module.isalpha())
+    )
 
 
 def import_object(text: str, what: str = "object"):
@@ -28,7 +33,9 @@ def import_object(text: str, what: str = "object"):
             value = getattr(value, part)
         except AttributeError:
             names = ", ".join(n for n in dir(module) if not n.startswith("_"))
-            raise ValueError(f"{what} {text!r}: {module_text} has no {attribute!r} (it has {names or 'no names'})") from None
+            raise ValueError(
+                f"{what} {text!r}: {module_text} has no {attribute!r} (it has {names or 'no names'})"
+            ) from None
     return value
 
 

@@ -13,8 +13,8 @@ decay, max-norm, early stopping, augmentation).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Callable
 
 import numpy as np
 from torch import Tensor, nn
@@ -70,14 +70,64 @@ METHODS: dict[str, Method] = {
         Method("l2", "l2", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "(λ/2) Σ w²"),
         Method("elasticnet", "elasticnet", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "λ (ρ Σ|w| + (1−ρ)/2 Σ w²)"),
         Method("l1_ratio", "l1_ratio", check_fraction, 0.5, (0.1, 0.5, 0.9), "elastic net's ρ", log_scale=False),
-        Method("grouplasso", "grouplasso", check_nonnegative, 1e-3, _grid(1e-5, 1e-1, 9), "λ Σ_g √|g| ‖w_g‖₂ over hidden units"),
+        Method(
+            "grouplasso",
+            "grouplasso",
+            check_nonnegative,
+            1e-3,
+            _grid(1e-5, 1e-1, 9),
+            "λ Σ_g √|g| ‖w_g‖₂ over hidden units",
+        ),
         Method("decay", "decay", check_nonnegative, 1e-2, _grid(1e-4, 1e0, 9), "decoupled decay w ← w − ηλw"),
-        Method("dropout", "dropout", check_probability, 0.5, (0.1, 0.2, 0.3, 0.5, 0.7), "inverted dropout p", log_scale=False),
-        Method("gaussian-dropout", "gaussian_dropout", check_probability, 0.5, (0.1, 0.2, 0.3, 0.5, 0.7), "multiplicative N(1, p/(1−p))", log_scale=False),
-        Method("dropconnect", "dropconnect", check_probability, 0.5, (0.1, 0.2, 0.3, 0.5, 0.7), "drop weights with p", log_scale=False),
-        Method("spatial-dropout", "spatial_dropout", check_probability, 0.2, (0.1, 0.2, 0.3, 0.5), "drop whole channels (CNN)", log_scale=False),
-        Method("maxnorm", "maxnorm", check_positive, 3.0, (0.5, 1.0, 2.0, 3.0, 4.0), "‖w_unit‖₂ ≤ c", stronger="smaller"),
-        Method("early-stopping", "early_stopping", _patience, 5, (2, 5, 10, 20), "patience in epochs", log_scale=False, stronger="smaller"),
+        Method(
+            "dropout",
+            "dropout",
+            check_probability,
+            0.5,
+            (0.1, 0.2, 0.3, 0.5, 0.7),
+            "inverted dropout p",
+            log_scale=False,
+        ),
+        Method(
+            "gaussian-dropout",
+            "gaussian_dropout",
+            check_probability,
+            0.5,
+            (0.1, 0.2, 0.3, 0.5, 0.7),
+            "multiplicative N(1, p/(1−p))",
+            log_scale=False,
+        ),
+        Method(
+            "dropconnect",
+            "dropconnect",
+            check_probability,
+            0.5,
+            (0.1, 0.2, 0.3, 0.5, 0.7),
+            "drop weights with p",
+            log_scale=False,
+        ),
+        Method(
+            "spatial-dropout",
+            "spatial_dropout",
+            check_probability,
+            0.2,
+            (0.1, 0.2, 0.3, 0.5),
+            "drop whole channels (CNN)",
+            log_scale=False,
+        ),
+        Method(
+            "maxnorm", "maxnorm", check_positive, 3.0, (0.5, 1.0, 2.0, 3.0, 4.0), "‖w_unit‖₂ ≤ c", stronger="smaller"
+        ),
+        Method(
+            "early-stopping",
+            "early_stopping",
+            _patience,
+            5,
+            (2, 5, 10, 20),
+            "patience in epochs",
+            log_scale=False,
+            stronger="smaller",
+        ),
         Method("batchnorm", "batchnorm", _flag, 1, (1,), "batch normalization after hidden layers", log_scale=False),
         Method("augment", "noise", check_nonnegative, 0.1, (0.05, 0.1, 0.2, 0.5), "Gaussian input noise σ"),
         Method("shift", "shift", _patience, 1, (1, 2, 3), "random shifts of signals/images", log_scale=False),
@@ -115,8 +165,10 @@ class Regularization:
         if self.params is not None:
             patterns = (self.params,) if isinstance(self.params, str) else self.params
             if not patterns or not all(isinstance(p, str) and p for p in patterns):
-                raise ValueError(f"Invalid value for argument params: expected parameter-name patterns such as "
-                                 f"['*.weight']. Received: params={self.params!r}")
+                raise ValueError(
+                    f"Invalid value for argument params: expected parameter-name patterns such as "
+                    f"['*.weight']. Received: params={self.params!r}"
+                )
             object.__setattr__(self, "params", tuple(patterns))
         active = [name for name in DROPOUT_FIELDS if getattr(self, name)]
         if len(active) > 1:
@@ -124,7 +176,7 @@ class Regularization:
             raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {given}")
 
     @classmethod
-    def parse(cls, spec: str) -> "Regularization":
+    def parse(cls, spec: str) -> Regularization:
         """Build from ``l2=1e-3+dropout=0.5``; bare names take the method's default and are marked tuned."""
         tokens = [t.strip() for t in spec.split("+")]
         if tokens == ["none"]:
@@ -159,10 +211,12 @@ class Regularization:
         method = METHODS[name]
         return dict(self.registered).get(name, 0.0) if method.apply else getattr(self, method.field)
 
-    def with_value(self, name: str, value: object) -> "Regularization":
+    def with_value(self, name: str, value: object) -> Regularization:
         method = METHODS[name]
         if method.apply:
-            return replace(self, registered=tuple(sorted({**dict(self.registered), name: method.check(name, value)}.items())))
+            return replace(
+                self, registered=tuple(sorted({**dict(self.registered), name: method.check(name, value)}.items()))
+            )
         return replace(self, **{method.field: method.check(name, value)})
 
     @property
@@ -185,7 +239,7 @@ class Regularization:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Regularization":
+    def from_dict(cls, data: dict) -> Regularization:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown regularization keys {sorted(unknown)}")
@@ -219,12 +273,16 @@ class Regularization:
         constraints = []
         for name, value in self.registered:
             if name not in METHODS or not METHODS[name].apply:
-                raise ValueError(f"method {name} is not registered in this process: register it "
-                                 "(reglab.register_penalty or reglab.register_constraint) before running")
+                raise ValueError(
+                    f"method {name} is not registered in this process: register it "
+                    "(reglab.register_penalty or reglab.register_constraint) before running"
+                )
             if value:
                 made = METHODS[name].apply(value, self.proximal)
                 (terms if isinstance(made, Term) else constraints).append(made)
-        augment = ([GaussianNoise(self.noise)] if self.noise else []) + ([RandomShift(self.shift)] if self.shift else [])
+        augment = ([GaussianNoise(self.noise)] if self.noise else []) + (
+            [RandomShift(self.shift)] if self.shift else []
+        )
         return Regularizers(
             penalties=tuple(terms),
             constraints=tuple(constraints),
@@ -237,9 +295,16 @@ class Regularization:
         )
 
 
-def register_penalty(name: str, value: Callable[[Tensor], Tensor], prox: Callable[[Tensor, float | Tensor], Tensor] | None = None,
-                     *, default: float = 1e-3, grid: tuple[float, ...] | None = None, params: ParamChoice = None,
-                     help: str = "") -> None:
+def register_penalty(
+    name: str,
+    value: Callable[[Tensor], Tensor],
+    prox: Callable[[Tensor, float | Tensor], Tensor] | None = None,
+    *,
+    default: float = 1e-3,
+    grid: tuple[float, ...] | None = None,
+    params: ParamChoice = None,
+    help: str = "",
+) -> None:
     """Make ``name`` a method: R(w) = λ · value(w) summed over the weights ``params`` chooses (default: weights,
     not biases or norms), tuned over ``grid`` (default: 5 log-spaced points from default/100 to default·100).
 
@@ -255,28 +320,52 @@ def register_penalty(name: str, value: Callable[[Tensor], Tensor], prox: Callabl
         mode = "proximal" if prox is not None and proximal else "loss"
         return Term(RegisteredPenalty(name, strength, value, prox), params=params, mode=mode)
 
-    _register(Method(name, "registered", check_nonnegative, default, grid, help or f"{name}: λ·R(w), registered", apply=term))
+    _register(
+        Method(name, "registered", check_nonnegative, default, grid, help or f"{name}: λ·R(w), registered", apply=term)
+    )
 
 
-def register_constraint(name: str, project: Callable[[Tensor, float], Tensor], *, default: float, grid: tuple[float, ...],
-                        params: ParamChoice = None, stronger: str = "smaller", help: str = "") -> None:
+def register_constraint(
+    name: str,
+    project: Callable[[Tensor, float], Tensor],
+    *,
+    default: float,
+    grid: tuple[float, ...],
+    params: ParamChoice = None,
+    stronger: str = "smaller",
+    help: str = "",
+) -> None:
     """Make ``name`` a method: after every optimizer step each weight ``params`` chooses becomes
     ``project(w, c)`` (as max-norm does with ‖w_unit‖₂ ≤ c), c tuned over ``grid``; ``stronger`` says which
     way of c constrains more ("smaller" for a bound)."""
     if stronger not in ("larger", "smaller"):
-        raise ValueError(f"Invalid value for argument stronger: expected 'larger' or 'smaller'. Received: stronger={stronger!r}")
+        raise ValueError(
+            f"Invalid value for argument stronger: expected 'larger' or 'smaller'. Received: stronger={stronger!r}"
+        )
     grid = _registered_grid(name, default, grid)
 
     def constraint(c: float, proximal: bool) -> RegisteredConstraint:
         return RegisteredConstraint(name, c, project, params)
 
-    _register(Method(name, "registered", check_positive, default, grid, help or f"{name}: w ← project(w, c), registered",
-                     stronger=stronger, apply=constraint))
+    _register(
+        Method(
+            name,
+            "registered",
+            check_positive,
+            default,
+            grid,
+            help or f"{name}: w ← project(w, c), registered",
+            stronger=stronger,
+            apply=constraint,
+        )
+    )
 
 
 def _registered_grid(name: str, default: float, grid: tuple[float, ...] | None) -> tuple[float, ...]:
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum() or name == "none":
-        raise ValueError(f"Invalid value for argument name: expected letters, digits, - or _ (not none). Received: name={name!r}")
+        raise ValueError(
+            f"Invalid value for argument name: expected letters, digits, - or _ (not none). Received: name={name!r}"
+        )
     if name in METHODS and not METHODS[name].apply:
         raise ValueError(f"{name} is a built-in method: register yours under another name")
     check_positive("default", default)

@@ -222,13 +222,24 @@ class ModelSpec:
         if self.kind == "mlp":
             _reject_option("spatial_dropout", spatial_dropout, self.kind)
             return mlp(
-                math.prod(shape), n_outputs, self.hidden, self.activation,
-                dropout=dropout, dropout_kind=dropout_kind, batchnorm=batchnorm,
+                math.prod(shape),
+                n_outputs,
+                self.hidden,
+                self.activation,
+                dropout=dropout,
+                dropout_kind=dropout_kind,
+                batchnorm=batchnorm,
             )
         _check_choice("dropout_kind", dropout_kind, ("dropout",))  # the dense dropout of a cnn is Bernoulli
         return cnn(
-            shape, n_outputs, self.channels, hidden=self.hidden[0], dropout=dropout,
-            spatial_dropout=spatial_dropout, batchnorm=batchnorm, activation=self.activation,
+            shape,
+            n_outputs,
+            self.channels,
+            hidden=self.hidden[0],
+            dropout=dropout,
+            spatial_dropout=spatial_dropout,
+            batchnorm=batchnorm,
+            activation=self.activation,
         )
 
 

@@ -33,8 +33,15 @@ def n_rows(rows: Rows) -> int:
     return len(rows) if isinstance(rows, Dataset) else len(rows[0])
 
 
-def minibatches(rows: Rows, batch: int, generator: torch.Generator, task: str, device: torch.device,
-                dtype: torch.dtype, num_workers: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+def minibatches(
+    rows: Rows,
+    batch: int,
+    generator: torch.Generator,
+    task: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    num_workers: int = 0,
+) -> Iterator[tuple[Tensor, Tensor]]:
     """One epoch of minibatches in a random order drawn from ``generator``."""
     if not isinstance(rows, Dataset):
         X, y = rows
@@ -48,8 +55,9 @@ def minibatches(rows: Rows, batch: int, generator: torch.Generator, task: str, d
         yield as_tensors(xb, yb, task, device, dtype)
 
 
-def ordered_batches(rows: Rows, task: str, device: torch.device, dtype: torch.dtype,
-                    num_workers: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+def ordered_batches(
+    rows: Rows, task: str, device: torch.device, dtype: torch.dtype, num_workers: int = 0
+) -> Iterator[tuple[Tensor, Tensor]]:
     """Every row once, in order, in batches of at most ``EVAL_BATCH``."""
     if not isinstance(rows, Dataset):
         X, y = rows
@@ -58,7 +66,12 @@ def ordered_batches(rows: Rows, task: str, device: torch.device, dtype: torch.dt
         return
     # A generator of its own: a loader without one draws its workers' base seed from the global RNG, and
     # scoring would then shift the random transforms of the training that follows.
-    loader = DataLoader(rows, batch_size=min(EVAL_BATCH, 512), shuffle=False, num_workers=num_workers,
-                        generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        rows,
+        batch_size=min(EVAL_BATCH, 512),
+        shuffle=False,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(0),
+    )
     for xb, yb in loader:
         yield as_tensors(xb, yb, task, device, dtype)

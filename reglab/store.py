@@ -129,8 +129,9 @@ def _dumps(value: Any) -> str:
 def _diff(stored: Any, given: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two JSON values differ, with both values."""
     if isinstance(stored, dict) and isinstance(given, dict):
-        return [d for k in sorted(stored.keys() | given.keys())
-                for d in _diff(stored.get(k), given.get(k), f"{prefix}{k}.")]
+        return [
+            d for k in sorted(stored.keys() | given.keys()) for d in _diff(stored.get(k), given.get(k), f"{prefix}{k}.")
+        ]
     if _dumps(stored) == _dumps(given):
         return []
     return [f"{prefix.rstrip('.')} (stored {_dumps(stored)}, given {_dumps(given)})"]
@@ -141,25 +142,47 @@ def _object(text: str, what: str) -> dict:
     try:
         value = json.loads(text)
     except (TypeError, ValueError) as error:
-        raise StoreError(f"the store is damaged: {what} is not JSON ({error}); restore it from a backup "
-                         "or choose another store=PATH") from None
+        raise StoreError(
+            f"the store is damaged: {what} is not JSON ({error}); restore it from a backup or choose another store=PATH"
+        ) from None
     if not isinstance(value, dict):
-        raise StoreError(f"the store is damaged: {what} is not a JSON object; restore it from a backup "
-                         "or choose another store=PATH")
+        raise StoreError(
+            f"the store is damaged: {what} is not a JSON object; restore it from a backup or choose another store=PATH"
+        )
     return value
 
 
 def _study(row: tuple) -> StudyRecord:
     id_, name, settings, status, created, finished, summary = row
     what = f"study '{name}'"
-    return StudyRecord(id_, name, _object(settings, f"the settings of {what}"), status, created, finished,
-                       None if summary is None else _object(summary, f"the summary of {what}"))
+    return StudyRecord(
+        id_,
+        name,
+        _object(settings, f"the settings of {what}"),
+        status,
+        created,
+        finished,
+        None if summary is None else _object(summary, f"the summary of {what}"),
+    )
 
 
 def _trial(row: tuple) -> TrialRecord:
     id_, study_id, key, method, stage, fold, seed, config, status, metrics, seconds, error, created = row
-    return TrialRecord(id_, study_id, key, method, stage, fold, seed, _object(config, f"the config of trial '{key}'"),
-                       status, _object(metrics, f"the metrics of trial '{key}'"), seconds, error, created)
+    return TrialRecord(
+        id_,
+        study_id,
+        key,
+        method,
+        stage,
+        fold,
+        seed,
+        _object(config, f"the config of trial '{key}'"),
+        status,
+        _object(metrics, f"the metrics of trial '{key}'"),
+        seconds,
+        error,
+        created,
+    )
 
 
 _STUDY_COLUMNS = "id, name, settings, status, created, finished, summary"
@@ -179,8 +202,10 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
-            raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist; "
-                             "create it or choose another store=PATH")
+            raise StoreError(
+                f"cannot create store {self.path}: directory {self.path.parent} does not exist; "
+                "create it or choose another store=PATH"
+            )
         try:
             self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
@@ -202,8 +227,12 @@ class Store:
         conn = self._conn
         conn.execute("PRAGMA foreign_keys = ON")
         with self._write():
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                )
+            }
             if tables:
                 self._check(tables)
             else:
@@ -245,24 +274,30 @@ class Store:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = row and row[0]
         if version is None:
-            raise StoreError(f"{self.path} is an SQLite database but not a reglab store (tables: "
-                             f"{', '.join(sorted(tables))}); choose another store=PATH")
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a reglab store (tables: "
+                f"{', '.join(sorted(tables))}); choose another store=PATH"
+            )
         if version != str(SCHEMA_VERSION):
-            raise StoreError(f"store {self.path} has schema version {version} but this reglab reads version "
-                             f"{SCHEMA_VERSION}; use the reglab that wrote it or choose another store=PATH")
+            raise StoreError(
+                f"store {self.path} has schema version {version} but this reglab reads version "
+                f"{SCHEMA_VERSION}; use the reglab that wrote it or choose another store=PATH"
+            )
         missing = set(_TABLES) - tables
         if missing:
-            raise StoreError(f"store {self.path} is damaged (missing tables: {', '.join(sorted(missing))}); "
-                             "choose another store=PATH")
+            raise StoreError(
+                f"store {self.path} is damaged (missing tables: {', '.join(sorted(missing))}); "
+                "choose another store=PATH"
+            )
 
-    def _write(self) -> "_Transaction":
+    def _write(self) -> _Transaction:
         return _Transaction(self._conn)
 
     def close(self) -> None:
         """Close the connection (every write is already committed)."""
         self._conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -275,18 +310,24 @@ class Store:
             if row is None:
                 cur = self._conn.execute(
                     "INSERT INTO studies (name, settings, status, created) VALUES (?, ?, 'running', ?)",
-                    (name, _dumps(settings), time.time()))
-                row = self._conn.execute(f"SELECT {_STUDY_COLUMNS} FROM studies WHERE id = ?",
-                                         (cur.lastrowid,)).fetchone()
+                    (name, _dumps(settings), time.time()),
+                )
+                row = self._conn.execute(
+                    f"SELECT {_STUDY_COLUMNS} FROM studies WHERE id = ?", (cur.lastrowid,)
+                ).fetchone()
                 return _study(row)
         study = _study(row)
         if not resume:
-            raise StoreError(f"study '{name}' already exists in {self.path}: pass resume=True to continue it "
-                             "or choose another name=NAME")
+            raise StoreError(
+                f"study '{name}' already exists in {self.path}: pass resume=True to continue it "
+                "or choose another name=NAME"
+            )
         differences = _diff(study.settings, json.loads(_dumps(settings)))
         if differences:
-            raise StoreError(f"study '{name}' in {self.path} was started with other settings: "
-                             f"{'; '.join(differences)}; resume with the same settings or choose another name=NAME")
+            raise StoreError(
+                f"study '{name}' in {self.path} was started with other settings: "
+                f"{'; '.join(differences)}; resume with the same settings or choose another name=NAME"
+            )
         return study
 
     def study(self, name: str) -> StudyRecord:
@@ -302,9 +343,21 @@ class Store:
         """All studies, oldest first."""
         return [_study(r) for r in self._conn.execute(f"SELECT {_STUDY_COLUMNS} FROM studies ORDER BY id")]
 
-    def record_trial(self, study_id: int, key: str, method: str, stage: str, fold: int | None, seed: int,
-                     config: dict, status: str, metrics: dict, seconds: float, history: list[dict],
-                     error: str | None = None) -> TrialRecord:
+    def record_trial(
+        self,
+        study_id: int,
+        key: str,
+        method: str,
+        stage: str,
+        fold: int | None,
+        seed: int,
+        config: dict,
+        status: str,
+        metrics: dict,
+        seconds: float,
+        history: list[dict],
+        error: str | None = None,
+    ) -> TrialRecord:
         """Store a finished trial with its history (epoch ``i`` is ``history[i]``) in one transaction.
 
         If ``key`` is already stored in this study, nothing is written and the stored trial is returned.
@@ -312,28 +365,50 @@ class Store:
         if stage not in STAGES:
             raise ValueError(f"Invalid value for argument stage: expected one of {STAGES}. Received: stage={stage!r}")
         if status not in TRIAL_STATUSES:
-            raise ValueError(f"Invalid value for argument status: expected one of {TRIAL_STATUSES}. "
-                             f"Received: status={status!r}")
-        row = (study_id, key, method, stage, fold, seed, _dumps(config), status, _dumps(metrics), seconds,
-               error, time.time())
+            raise ValueError(
+                f"Invalid value for argument status: expected one of {TRIAL_STATUSES}. Received: status={status!r}"
+            )
+        row = (
+            study_id,
+            key,
+            method,
+            stage,
+            fold,
+            seed,
+            _dumps(config),
+            status,
+            _dumps(metrics),
+            seconds,
+            error,
+            time.time(),
+        )
         rows = [_dumps(h) for h in history]
         with self._write():
             self._require_study(study_id)
             cur = self._conn.execute(
                 "INSERT OR IGNORE INTO trials (study_id, key, method, stage, fold, seed, config, status, metrics, "
-                "seconds, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                "seconds, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
             if cur.rowcount:
-                self._conn.executemany("INSERT INTO history (trial_id, epoch, data) VALUES (?, ?, ?)",
-                                       [(cur.lastrowid, i, data) for i, data in enumerate(rows)])
-        stored = self._conn.execute(f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND key = ?",
-                                    (study_id, key)).fetchone()
+                self._conn.executemany(
+                    "INSERT INTO history (trial_id, epoch, data) VALUES (?, ?, ?)",
+                    [(cur.lastrowid, i, data) for i, data in enumerate(rows)],
+                )
+        stored = self._conn.execute(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND key = ?", (study_id, key)
+        ).fetchone()
         return _trial(stored)
 
     def trials(self, study_id: int) -> list[TrialRecord]:
         """A study's trials in the order they were recorded."""
         self._require_study(study_id)
-        return [_trial(r) for r in self._conn.execute(
-            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY id", (study_id,))]
+        return [
+            _trial(r)
+            for r in self._conn.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY id", (study_id,)
+            )
+        ]
 
     def finished_keys(self, study_id: int) -> set[str]:
         """Keys of the trials stored in a study, whatever their status."""
@@ -342,15 +417,19 @@ class Store:
 
     def history(self, trial_id: int) -> list[dict]:
         """A trial's per-epoch rows, in epoch order."""
-        return [json.loads(r[0]) for r in self._conn.execute(
-            "SELECT data FROM history WHERE trial_id = ? ORDER BY epoch", (trial_id,))]
+        return [
+            json.loads(r[0])
+            for r in self._conn.execute("SELECT data FROM history WHERE trial_id = ? ORDER BY epoch", (trial_id,))
+        ]
 
     def finish_study(self, study_id: int, summary: dict) -> None:
         """Mark a study finished with its summary (finishing again replaces the summary)."""
         with self._write():
             self._require_study(study_id)
-            self._conn.execute("UPDATE studies SET status = 'finished', finished = ?, summary = ? WHERE id = ?",
-                               (time.time(), _dumps(summary), study_id))
+            self._conn.execute(
+                "UPDATE studies SET status = 'finished', finished = ?, summary = ? WHERE id = ?",
+                (time.time(), _dumps(summary), study_id),
+            )
 
     def _require_study(self, study_id: int) -> None:
         if self._conn.execute("SELECT 1 FROM studies WHERE id = ?", (study_id,)).fetchone() is None:

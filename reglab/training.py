@@ -10,9 +10,9 @@ A NaN or infinite loss ends the run with outcome ``diverged`` and its history in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,11 +20,11 @@ from torch import Tensor, nn
 
 from reglab.data.dataset import TASKS
 from reglab.regularizers.constraints import MaxNorm
-from reglab.rows import Rows, as_rows, minibatches, n_rows, ordered_batches
 from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.penalties import unit_rows
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
+from reglab.rows import Rows, as_rows, minibatches, n_rows, ordered_batches
 from reglab.validation import check_count, check_nonnegative, check_positive
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -50,26 +50,36 @@ class FitConfig:
     def __post_init__(self) -> None:
         for name in ("loss", "metric"):
             if getattr(self, name) is not None and not callable(getattr(self, name)):
-                raise ValueError(f"Invalid value for argument {name}: expected a function of (output, y). "
-                                 f"Received: {name}={getattr(self, name)!r}")
+                raise ValueError(
+                    f"Invalid value for argument {name}: expected a function of (output, y). "
+                    f"Received: {name}={getattr(self, name)!r}"
+                )
         if not isinstance(self.greater_is_better, bool):
-            raise ValueError(f"Invalid value for argument greater_is_better: expected True or False. "
-                             f"Received: greater_is_better={self.greater_is_better!r}")
+            raise ValueError(
+                f"Invalid value for argument greater_is_better: expected True or False. "
+                f"Received: greater_is_better={self.greater_is_better!r}"
+            )
         if self.task not in TASKS:
             raise ValueError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={self.task!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
-                f"Invalid value for argument optimizer: expected one of {tuple(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
+                f"Invalid value for argument optimizer: expected one of {tuple(OPTIMIZERS)}. "
+                f"Received: optimizer={self.optimizer!r}"
             )
         check_positive("lr", self.lr)
         if not 0 <= check_nonnegative("momentum", self.momentum) < 1:
-            raise ValueError(f"Invalid value for argument momentum: expected a number in [0, 1). Received: momentum={self.momentum!r}")
+            raise ValueError(
+                "Invalid value for argument momentum: expected a number in [0, 1). "
+                f"Received: momentum={self.momentum!r}"
+            )
         check_count("epochs", self.epochs)
         if self.batch_size is not None:
             check_count("batch_size", self.batch_size)
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"Invalid value for argument num_workers: expected an integer >= 0. "
-                             f"Received: num_workers={self.num_workers!r}")
+            raise ValueError(
+                f"Invalid value for argument num_workers: expected an integer >= 0. "
+                f"Received: num_workers={self.num_workers!r}"
+            )
 
     def to_dict(self) -> dict:
         """Plain values; a user's loss or metric by its name (the store keeps no code)."""
@@ -147,7 +157,9 @@ def evaluate(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[flo
     was_training = model.training
     model.eval()
     first = next(model.parameters())
-    pairs = [(model(xb), yb) for xb, yb in ordered_batches(rows, config.task, first.device, first.dtype, config.num_workers)]
+    pairs = [
+        (model(xb), yb) for xb, yb in ordered_batches(rows, config.task, first.device, first.dtype, config.num_workers)
+    ]
     model.train(was_training)
     output, y = torch.cat([o for o, _ in pairs]), torch.cat([t for _, t in pairs])
     return float(config.objective(output, y)), config.score(output, y)
@@ -251,7 +263,9 @@ def _fit(
     prox_terms = [b for b in terms if b.term.mode == "proximal"]
     decayed = [p for _, p in select_parameters(model, regularizers.decay_params)] if regularizers.decay else []
     projected = [p for _, p in select_parameters(model, regularizers.max_norm_params)] if regularizers.max_norm else []
-    constrained = [(c, [p for _, p in select_parameters(model, getattr(c, "params", None))]) for c in regularizers.constraints]
+    constrained = [
+        (c, [p for _, p in select_parameters(model, getattr(c, "params", None))]) for c in regularizers.constraints
+    ]
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
     stopper = regularizers.early_stopping

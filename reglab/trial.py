@@ -41,7 +41,7 @@ class TrialConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrialConfig":
+    def from_dict(cls, data: dict) -> TrialConfig:
         """A stored config; a user's model, loss or metric comes back as its record (the store keeps no code)."""
         model = data["model"]
         model = CustomModel.stored(model) if model.get("kind") == CustomModel.kind else ModelSpec.from_dict(model)
@@ -85,18 +85,23 @@ def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> 
 
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y = dataset.y[idx]
-        return scaler.transform(dataset.X[idx]), (((y - mean) / std).astype(np.float32) if dataset.task == "regression" else y)
+        return scaler.transform(dataset.X[idx]), (
+            ((y - mean) / std).astype(np.float32) if dataset.task == "regression" else y
+        )
 
     return [part(idx) for idx in (train_idx, *other_idx)]
 
 
-def training_rows(dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def training_rows(
+    dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows trained on, rows monitored after each epoch): with early stopping a stratified fifth of the
     training rows is held back to monitor; otherwise the evaluation rows are watched (never steering)."""
     if not config.regularization.early_stopping:
         return train_idx, eval_idx
-    keep, monitor = holdout_split(dataset.y[train_idx], MONITOR_FRACTION, config.fit.seed, dataset.task == "classification")
+    keep, monitor = holdout_split(
+        dataset.y[train_idx], MONITOR_FRACTION, config.fit.seed, dataset.task == "classification"
+    )
     return train_idx[keep], train_idx[monitor]
 
 
@@ -145,8 +150,9 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
             output = model.train()(x)
         except (RuntimeError, TypeError, IndexError) as error:  # what a module raises on input it cannot take
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(f"the model cannot take samples of shape {dataset.input_shape} from {dataset.name}: "
-                             f"{reason}") from None
+            raise ValueError(
+                f"the model cannot take samples of shape {dataset.input_shape} from {dataset.name}: {reason}"
+            ) from None
     problem = output_problem(output, dataset.task, dataset.n_outputs, len(x))
     if problem:
         raise ValueError(f"{problem} for {dataset.task} of {dataset.name}")

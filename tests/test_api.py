@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score
 from torch import nn
 
 import reglab
-from reglab import FitConfig, L2, Regularizers, Term, fit
+from reglab import L2, FitConfig, Regularizers, Term, fit
 from reglab.data.splits import Standardizer, holdout_split
 from reglab.store import Store
 from tests.own_models import ResidualMLP, build, build_without_dropout
@@ -38,7 +38,12 @@ def test_a_study_of_a_user_module_equals_its_trials_run_one_by_one_with_fit(digi
             torch.manual_seed(seed)
             model = build()
             config = FitConfig(task="classification", epochs=2, batch_size=32, seed=seed, device="cpu")
-            fit(model, (scaler.transform(X[train]), y[train]), config=config, regularizers=Regularizers(penalties=penalties))
+            fit(
+                model,
+                (scaler.transform(X[train]), y[train]),
+                config=config,
+                regularizers=Regularizers(penalties=penalties),
+            )
             with torch.no_grad():
                 predicted = model.eval()(torch.as_tensor(scaler.transform(X[test]))).argmax(1).numpy()
             by_hand.append(accuracy_score(y[test], predicted))
@@ -47,11 +52,18 @@ def test_a_study_of_a_user_module_equals_its_trials_run_one_by_one_with_fit(digi
 
 
 def test_a_residual_mlp_with_a_tunable_dropout_layer_is_compared_and_tabled(digits):
-    study = reglab.compare(model=build, data=digits, methods=["none", "l2", "dropout", "l2+dropout"],
-                           grids={"l2": [1e-4, 1e-2], "dropout": [0.2, 0.5]}, **QUICK)
+    study = reglab.compare(
+        model=build,
+        data=digits,
+        methods=["none", "l2", "dropout", "l2+dropout"],
+        grids={"l2": [1e-4, 1e-2], "dropout": [0.2, 0.5]},
+        **QUICK,
+    )
     frame = study.to_frame()
     assert list(frame.index) == ["none", "l2", "dropout", "l2+dropout"]
-    assert {"chosen", "train", "test", "test_low", "test_high", "gap", "zeros", "weight_norm", "p_vs_none"} <= set(frame.columns)
+    assert {"chosen", "train", "test", "test_low", "test_high", "gap", "zeros", "weight_norm", "p_vs_none"} <= set(
+        frame.columns
+    )
     assert frame.loc["dropout", "chosen"].startswith("dropout=")
     text = study.table()
     assert "l2+dropout" in text and ("Winner" in text or "No winner" in text)
@@ -78,8 +90,9 @@ def test_a_module_instance_is_copied_and_reinitialized_per_trial():
     """A 1-D CNN instance on MNIST-1D signals, with its own 4000/1000 split kept as the test set."""
     cnn = nn.Sequential(nn.Conv1d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(40, 10))
     before = [p.detach().clone() for p in cnn.parameters()]
-    study = reglab.compare(model=cnn, data="mnist1d-signals", methods=["none"], seeds=2, folds=2, epochs=1,
-                           batch_size=256, device="cpu")
+    study = reglab.compare(
+        model=cnn, data="mnist1d-signals", methods=["none"], seeds=2, folds=2, epochs=1, batch_size=256, device="cpu"
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, cnn.parameters()))  # the user's instance is untouched
     trials = study.store.trials(study.store.study(study.name).id)
     assert [r.stage for r in trials] == ["test", "test"]
@@ -141,13 +154,16 @@ def test_the_report_of_an_in_memory_study_needs_a_path_and_writes_one(digits, tm
     assert "<table" in study._repr_html_()
 
 
-@pytest.mark.parametrize("kwargs, error, says", [
-    (dict(model=lambda: "no model"), TypeError, "not a torch.nn.Module"),
-    (dict(model=lambda: nn.Linear(64, 3)), ValueError, r"shape \(2, 3\), not \(2, 10\)"),
-    (dict(model=lambda: nn.Linear(10, 10)), ValueError, "cannot take samples of shape"),
-    (dict(model=build, bogus=1), TypeError, "unknown study settings"),
-    (dict(model=build, task="ranking"), ValueError, "task"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, says",
+    [
+        (dict(model=lambda: "no model"), TypeError, "not a torch.nn.Module"),
+        (dict(model=lambda: nn.Linear(64, 3)), ValueError, r"shape \(2, 3\), not \(2, 10\)"),
+        (dict(model=lambda: nn.Linear(10, 10)), ValueError, "cannot take samples of shape"),
+        (dict(model=build, bogus=1), TypeError, "unknown study settings"),
+        (dict(model=build, task="ranking"), ValueError, "task"),
+    ],
+)
 def test_bad_python_input_is_one_line_errors(digits, kwargs, error, says):
     with pytest.raises(error, match=says) as raised:
         reglab.compare(data=digits, methods=["none"], **{**QUICK, **kwargs})
@@ -170,8 +186,9 @@ def test_a_users_loss_and_metric_train_and_score_the_study(digits):
     """The hand-written smoothed loss trains as PyTorch's CrossEntropyLoss(label_smoothing=0.1) does, and the
     test scores are scikit-learn's macro F1 of that model."""
     X, y = digits
-    study = reglab.compare(model=build, data=(X, y), methods=["none"], loss=smoothed_cross_entropy, metric=macro_f1,
-                           **QUICK)
+    study = reglab.compare(
+        model=build, data=(X, y), methods=["none"], loss=smoothed_cross_entropy, metric=macro_f1, **QUICK
+    )
     from sklearn.metrics import f1_score
 
     by_hand = []
@@ -180,8 +197,14 @@ def test_a_users_loss_and_metric_train_and_score_the_study(digits):
         scaler = Standardizer.fit(X[train])
         torch.manual_seed(seed)
         model = build()
-        config = FitConfig(task="classification", epochs=2, batch_size=32, seed=seed, device="cpu",
-                           loss=nn.CrossEntropyLoss(label_smoothing=0.1))
+        config = FitConfig(
+            task="classification",
+            epochs=2,
+            batch_size=32,
+            seed=seed,
+            device="cpu",
+            loss=nn.CrossEntropyLoss(label_smoothing=0.1),
+        )
         fit(model, (scaler.transform(X[train]), y[train]), config=config)
         with torch.no_grad():
             predicted = model.eval()(torch.as_tensor(scaler.transform(X[test]))).argmax(1).numpy()
@@ -194,8 +217,9 @@ def test_a_metric_where_lower_is_better_picks_the_lowest_as_winner(digits):
     def error_rate(output, y):
         return (output.argmax(1) != y).double().mean().item()
 
-    study = reglab.compare(model=build, data=digits, methods=["none", "l2=0.3"], metric=error_rate,
-                           greater_is_better=False, **QUICK)
+    study = reglab.compare(
+        model=build, data=digits, methods=["none", "l2=0.3"], metric=error_rate, greater_is_better=False, **QUICK
+    )
     means = {m.method: m.test_metric.mean for m in study.summary.methods}
     assert means["none"] != means["l2=0.3"] and study.winner == min(means, key=means.get)
 
@@ -276,7 +300,8 @@ def test_params_patterns_choose_what_the_penalties_touch(digits):
 def test_the_study_says_how_each_trial_ran_and_why(digits):
     """reglab's MLP stacks; a user's module runs alone, with its reason."""
     own = reglab.compare(model=build, data=digits, methods=["none"], **QUICK)
-    ours = reglab.compare(model={"kind": "mlp", "hidden": [16]}, data=digits, methods=["none", "l2"],
-                          grids={"l2": [1e-4, 1e-2]}, **QUICK)
+    ours = reglab.compare(
+        model={"kind": "mlp", "hidden": [16]}, data=digits, methods=["none", "l2"], grids={"l2": [1e-4, 1e-2]}, **QUICK
+    )
     assert own.ran() == {"none": {"alone: a custom model": 2}}
     assert ours.ran()["l2"] and all(how.startswith("stacked with") for how in ours.ran()["l2"])

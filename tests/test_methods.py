@@ -29,7 +29,9 @@ def registered():
     before = dict(METHODS)
     reglab.register_penalty("half-square", lambda w: 0.5 * (w**2).sum(), default=1e-3)
     reglab.register_penalty("lasso-by-hand", lambda w: w.abs().sum(), lambda v, t: soft_threshold(v, t), default=1e-3)
-    reglab.register_constraint("ball", lambda w, c: w * torch.clamp(c / w.norm(), max=1.0), default=1.0, grid=(0.5, 1.0))
+    reglab.register_constraint(
+        "ball", lambda w, c: w * torch.clamp(c / w.norm(), max=1.0), default=1.0, grid=(0.5, 1.0)
+    )
     yield
     METHODS.clear()
     METHODS.update(before)
@@ -66,8 +68,16 @@ def test_specs_name_registered_methods_and_their_values_round_trip():
 
 
 def test_a_study_of_a_registered_method_is_stored_resumed_and_tabled(digits, tmp_path):
-    settings = dict(methods=["none", "half-square"], grids={"half-square": [1e-4, 1e-1]}, seeds=2, folds=2, epochs=2,
-                    device="cpu", store=tmp_path / "s.sqlite", name="mine")
+    settings = dict(
+        methods=["none", "half-square"],
+        grids={"half-square": [1e-4, 1e-1]},
+        seeds=2,
+        folds=2,
+        epochs=2,
+        device="cpu",
+        store=tmp_path / "s.sqlite",
+        name="mine",
+    )
     first = reglab.compare(data=digits, **settings)
     again = reglab.compare(data=digits, resume=True, **settings)
     assert again.table() == first.table() and "half-square" in first.table()

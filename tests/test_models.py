@@ -15,7 +15,7 @@ def layers(model: nn.Module) -> list[nn.Module]:
 
 
 def test_registry_names_every_builder():
-    assert MODEL_BUILDERS == {"linear": linear_model, "mlp": mlp, "cnn": cnn}
+    assert {"linear": linear_model, "mlp": mlp, "cnn": cnn} == MODEL_BUILDERS
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,11 @@ def test_spec_round_trips_through_a_dict_and_rejects_unknown_keys():
 
 @pytest.mark.parametrize(
     "spec, shape",
-    [(ModelSpec(kind="linear"), (3, 4)), (ModelSpec(hidden=(8, 8)), (6,)), (ModelSpec(kind="cnn", hidden=(8,)), (1, 6, 6))],
+    [
+        (ModelSpec(kind="linear"), (3, 4)),
+        (ModelSpec(hidden=(8, 8)), (6,)),
+        (ModelSpec(kind="cnn", hidden=(8,)), (1, 6, 6)),
+    ],
 )
 def test_spec_builds_working_models(spec, shape):
     model = spec.build(shape, 3)
@@ -142,7 +146,9 @@ def test_spec_builds_working_models(spec, shape):
 
 
 def test_spec_passes_regularizing_layers_to_the_builder():
-    model = ModelSpec(hidden=(8, 8), activation="tanh").build((6,), 2, dropout=0.3, dropout_kind="gaussian", batchnorm=True)
+    model = ModelSpec(hidden=(8, 8), activation="tanh").build(
+        (6,), 2, dropout=0.3, dropout_kind="gaussian", batchnorm=True
+    )
     kinds = [type(m) for m in layers(model)]
     assert kinds.count(GaussianDropout) == 2 and kinds.count(nn.BatchNorm1d) == 2 and kinds.count(nn.Tanh) == 2
     cnn_model = ModelSpec(kind="cnn", channels=(4,)).build((1, 8, 8), 2, dropout=0.5, spatial_dropout=0.2)

@@ -84,7 +84,9 @@ def test_proximal_l1_regression_matches_lasso(momentum):
     1e-3 (measured ≤ 4e-12), the same exact zeros."""
     X, y = regression_data()
     lam = 0.3
-    w, _ = train(linear(6, 1), (X, y), "regression", Term(L1(lam), mode="proximal"), lr=0.2, momentum=momentum, epochs=500)
+    w, _ = train(
+        linear(6, 1), (X, y), "regression", Term(L1(lam), mode="proximal"), lr=0.2, momentum=momentum, epochs=500
+    )
     lasso = Lasso(alpha=lam / 2, tol=1e-12, max_iter=100_000).fit(X, y)
     error = float(np.abs(w.ravel() - lasso.coef_).max())
     print(f"lasso (momentum {momentum}): max coefficient error {error:.1e}")
@@ -122,7 +124,7 @@ def test_proximal_group_lasso_under_adam_meets_its_optimality_conditions(lam, ze
     config = FitConfig(task="classification", optimizer="adam", lr=0.01, epochs=3000, batch_size=None)
     fit(model, (X, y), config=config, regularizers=Regularizers(penalties=[Term(GroupLasso(lam), mode="proximal")]))
     loss = nn.functional.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y))
-    grad, = torch.autograd.grad(loss, model.weight)
+    (grad,) = torch.autograd.grad(loss, model.weight)
     w, bound = model.weight.detach(), lam * np.sqrt(13)
     norms = w.norm(dim=1)
     assert int((norms == 0).sum()) == zero_rows
@@ -199,8 +201,13 @@ def mlp_data(n=64):
 def fit_snapshots(model, data, config, regularizers) -> list[dict]:
     """The model's state after every epoch (= every step, full batch)."""
     states: list[dict] = []
-    fit(model, data, config=config, regularizers=regularizers,
-        on_epoch=lambda record: states.append(copy.deepcopy(model.state_dict())))
+    fit(
+        model,
+        data,
+        config=config,
+        regularizers=regularizers,
+        on_epoch=lambda record: states.append(copy.deepcopy(model.state_dict())),
+    )
     return states
 
 

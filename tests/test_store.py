@@ -30,8 +30,17 @@ def store(path: Path):
 
 
 def record(db: Store, study_id: int, key: str, **overrides):
-    args = dict(method="l2", stage="cv", fold=0, seed=0, config={"l2": 1e-3}, status="completed",
-                metrics={"eval_loss": 0.5}, seconds=1.5, history=[{"loss": 1.0}, {"loss": 0.5}])
+    args = dict(
+        method="l2",
+        stage="cv",
+        fold=0,
+        seed=0,
+        config={"l2": 1e-3},
+        status="completed",
+        metrics={"eval_loss": 0.5},
+        seconds=1.5,
+        history=[{"loss": 1.0}, {"loss": 0.5}],
+    )
     args.update(overrides)
     return db.record_trial(study_id, key, **args)
 
@@ -45,10 +54,21 @@ def test_round_trip_survives_reopening(path: Path) -> None:
     history = [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": float("nan")}, {"epoch": 2, "loss": float("inf")}]
     with Store(path) as db:
         study = db.start_study("digits", SETTINGS, resume=False)
-        first = record(db, study.id, "l2|l2=0.001|cv|fold=2|seed=0", fold=2, status="diverged", metrics=metrics,
-                       history=history)
-        second = record(db, study.id, "l1|test|seed=3", method="l1", stage="test", fold=None, seed=3,
-                        status="failed", error="ValueError: boom", history=[])
+        first = record(
+            db, study.id, "l2|l2=0.001|cv|fold=2|seed=0", fold=2, status="diverged", metrics=metrics, history=history
+        )
+        second = record(
+            db,
+            study.id,
+            "l1|test|seed=3",
+            method="l1",
+            stage="test",
+            fold=None,
+            seed=3,
+            status="failed",
+            error="ValueError: boom",
+            history=[],
+        )
         db.finish_study(study.id, {"best": "l2", "interval": [0.1, float("nan")]})
     with Store(path) as db:
         (stored,) = db.studies()
@@ -60,7 +80,15 @@ def test_round_trip_survives_reopening(path: Path) -> None:
         assert trials == [first, second]
         a, b = trials
         assert (a.key, a.method, a.stage, a.fold, a.seed, a.status, a.seconds, a.error) == (
-            "l2|l2=0.001|cv|fold=2|seed=0", "l2", "cv", 2, 0, "diverged", 1.5, None)
+            "l2|l2=0.001|cv|fold=2|seed=0",
+            "l2",
+            "cv",
+            2,
+            0,
+            "diverged",
+            1.5,
+            None,
+        )
         assert a.config == {"l2": 1e-3}
         assert math.isnan(a.metrics["eval_loss"]) and a.metrics["train_loss"] == math.inf
         assert a.metrics["low"] == -math.inf and a.metrics["r2"] == 0.25
@@ -96,12 +124,17 @@ def test_resume_semantics(store: Store, path: Path) -> None:
     study = store.start_study("s", SETTINGS, resume=False)
     assert study.status == "running" and study.finished is None and study.summary is None
     assert store.start_study("s", dict(SETTINGS), resume=True) == study
-    with pytest.raises(StoreError, match=f"study 's' already exists in {path}: pass resume=True to continue it "
-                                         "or choose another name=NAME"):
+    with pytest.raises(
+        StoreError,
+        match=f"study 's' already exists in {path}: pass resume=True to continue it or choose another name=NAME",
+    ):
         store.start_study("s", SETTINGS, resume=False)
     changed = {**SETTINGS, "epochs": 30, "fit": {"lr": 0.1, "batch": 64}}
-    with pytest.raises(StoreError, match=r"other settings: epochs \(stored 20, given 30\); fit.lr \(stored 0.01, "
-                                         r"given 0.1\); resume with the same settings"):
+    with pytest.raises(
+        StoreError,
+        match=r"other settings: epochs \(stored 20, given 30\); fit.lr \(stored 0.01, "
+        r"given 0.1\); resume with the same settings",
+    ):
         store.start_study("s", changed, resume=True)
     assert store.start_study("new", SETTINGS, resume=True).id != study.id
 
@@ -184,17 +217,24 @@ def test_switch_to_wal_yields_to_a_committing_writer(path: Path) -> None:
     store.close()
     other.close()
 
+
 def test_store_module_does_not_import_torch() -> None:
-    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('s', sys.argv[1]); "
-            "m = importlib.util.module_from_spec(spec); sys.modules['s'] = m; spec.loader.exec_module(m); "
-            "sys.exit('torch' in sys.modules)")
+    code = (
+        "import importlib.util, sys; spec = importlib.util.spec_from_file_location('s', sys.argv[1]); "
+        "m = importlib.util.module_from_spec(spec); sys.modules['s'] = m; spec.loader.exec_module(m); "
+        "sys.exit('torch' in sys.modules)"
+    )
     module = Path(__file__).parents[1] / "reglab" / "store.py"
     assert subprocess.run([sys.executable, "-c", code, str(module)]).returncode == 0
 
 
 def writer(path: Path, prefix: str, count: int, shared: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(WRITER), str(path), "s", prefix, str(count), str(shared)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), str(path), "s", prefix, str(count), str(shared)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_complete(db: Store, study_id: int) -> list[str]:
@@ -237,10 +277,13 @@ def test_concurrent_writers_lose_nothing(path: Path) -> None:
     assert sorted(keys) == sorted(expected)
 
 
-@pytest.mark.parametrize("table, column, text, says", [
-    ("studies", "settings", "{bad", "the settings of study 's' is not JSON"),
-    ("trials", "metrics", "[]", "the metrics of trial 'k' is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "table, column, text, says",
+    [
+        ("studies", "settings", "{bad", "the settings of study 's' is not JSON"),
+        ("trials", "metrics", "[]", "the metrics of trial 'k' is not a JSON object"),
+    ],
+)
 def test_a_row_changed_behind_the_store_is_a_store_error(path: Path, table, column, text, says) -> None:
     with Store(path) as db:
         record(db, db.start_study("s", {}, resume=False).id, "k")

@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Command)
     parser.commands = {}  # name -> its parser, whose error names the command's own --help
     for name, module in COMMANDS.items():
-        parser.commands[name] = sub.add_parser(name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__,
-                                               module=module)
+        parser.commands[name] = sub.add_parser(
+            name, help=module.__doc__.strip().splitlines()[0], description=module.__doc__, module=module
+        )
     return parser
 
 

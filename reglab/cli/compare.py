@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from reglab.cli.execution import executor
 from reglab.cli.options import add_study_arguments, settings_from_args, study_name
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--methods", default=argparse.SUPPRESS,
-                        help="comma-separated specs; bare names are tuned, name=value is fixed "
-                             "(default: none,l1,l2,dropout,early-stopping,l2+dropout)")
+    parser.add_argument(
+        "--methods",
+        default=argparse.SUPPRESS,
+        help="comma-separated specs; bare names are tuned, name=value is fixed "
+        "(default: none,l1,l2,dropout,early-stopping,l2+dropout)",
+    )
     add_study_arguments(parser)
 
 
@@ -31,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     return run_and_print(args, settings, "compare")
 
 
-def run_and_print(args: argparse.Namespace, settings: StudySettings, command: str, details: Callable | None = None) -> int:
+def run_and_print(
+    args: argparse.Namespace, settings: StudySettings, command: str, details: Callable | None = None
+) -> int:
     """Run the study behind a progress bar; print the table (or JSON), and ``details(out, method)`` per
     method when given. Returns the exit status."""
     from reglab.api import run
@@ -40,13 +46,33 @@ def run_and_print(args: argparse.Namespace, settings: StudySettings, command: st
     with Store(args.store) as store:
         name = study_name(store, args, settings, command)
         with executor(args) as execute, progress_bar(name, disable=args.json) as update:
-            study = run(settings, store=store, name=name, resume=args.resume,
-                        progress=lambda done, total: update(done, total), execute=execute, kind=command)
+            study = run(
+                settings,
+                store=store,
+                name=name,
+                resume=args.resume,
+                progress=lambda done, total: update(done, total),
+                execute=execute,
+                kind=command,
+            )
     summary, seconds = study.summary, study.seconds
     report = None if args.no_report else write_report(args.store, name)
     if args.json:
-        print(json.dumps(json_safe({"study": name, "store": args.store, "data": settings.data, "seconds": seconds,
-                                    "report": str(report) if report else None, **summary.to_dict()}), indent=2))
+        print(
+            json.dumps(
+                json_safe(
+                    {
+                        "study": name,
+                        "store": args.store,
+                        "data": settings.data,
+                        "seconds": seconds,
+                        "report": str(report) if report else None,
+                        **summary.to_dict(),
+                    }
+                ),
+                indent=2,
+            )
+        )
     else:
         out = console()
         title = f"{name} · {settings.data} · {settings.seeds} seeds · {settings.folds}-fold CV · {settings.rule} rule"

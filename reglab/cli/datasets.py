@@ -23,5 +23,8 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(name, description)
     out = console()
     out.print(table)
-    out.print("Your own: --data FILE.csv|FILE.parquet --target COLUMN [--impute], or --data FOLDER with MNIST-style IDX files.")
+    out.print(
+        "Your own: --data FILE.csv|FILE.parquet --target COLUMN [--impute], --data FOLDER with MNIST-style IDX files, "
+        "or --data FILE.py:NAME."
+    )
     return 0

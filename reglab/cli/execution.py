@@ -1,4 +1,5 @@
-"""Where a study's trials run: in this process (one after another, or stacked), on a Dask cluster that reglab starts, or on an existing one.
+"""Where a study's trials run: in this process (one after another, or stacked), on a Dask cluster that reglab
+starts, or on an existing one.
 
 Precedence: flag, then the ``REGLAB_SCHEDULER`` environment variable, then the study file's ``workers`` /
 ``scheduler`` keys, then in-process. None of these change results, so they are not study settings: a
@@ -11,9 +12,10 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reglab.study.runner import Execute
@@ -25,13 +27,20 @@ SCHEDULER_VARIABLE = "REGLAB_SCHEDULER"
 def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     from reglab.engine import STRATEGIES
 
-    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                        help="in-process: trials one after another, or sharing an architecture as one stacked model "
-                             "(batched); auto picks batched where at least two trials can stack (default: auto)")
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="in-process: trials one after another, or sharing an architecture as one stacked model "
+        "(batched); auto picks batched where at least two trials can stack (default: auto)",
+    )
     group = parser.add_argument_group("execution").add_mutually_exclusive_group()
     group.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
-    group.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                       help=f"run on an existing Dask cluster (also ${SCHEDULER_VARIABLE} or the study file)")
+    group.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help=f"run on an existing Dask cluster (also ${SCHEDULER_VARIABLE} or the study file)",
+    )
 
 
 def execution_values(args: argparse.Namespace) -> dict:

@@ -22,33 +22,63 @@ S = argparse.SUPPRESS
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", default=S, help="built-in dataset name, a .csv/.parquet file, an IDX folder, or FILE.py:NAME / "
-                                                 "module:NAME, a function returning (X, y), a DataFrame or a Dataset (default: digits)")
+    group.add_argument(
+        "--data",
+        default=S,
+        help="built-in dataset name, a .csv/.parquet file, an IDX folder, or FILE.py:NAME / "
+        "module:NAME, a function returning (X, y), a DataFrame or a Dataset (default: digits)",
+    )
     group.add_argument("--target", default=S, help="target column of a table")
-    group.add_argument("--impute", action="store_true", default=S, help="impute missing values (training-row median; a missing category as none) instead of failing")
-    group.add_argument("--test-data", default=S, help="a separate test set, in any form --data takes: kept as the test set")
-    group.add_argument("--test-split", default=S, choices=["given", "random"],
-                       help="the data's own test set when they have one (MNIST-1D, IDX t10k files, --test-data), "
-                            "or a random hold-out per seed (default: given)")
-    group.add_argument("--test-size", type=float, default=S, help="held-out test fraction of a random split (default: 0.25)")
+    group.add_argument(
+        "--impute",
+        action="store_true",
+        default=S,
+        help="impute missing values (training-row median; a missing category as none) instead of failing",
+    )
+    group.add_argument(
+        "--test-data", default=S, help="a separate test set, in any form --data takes: kept as the test set"
+    )
+    group.add_argument(
+        "--test-split",
+        default=S,
+        choices=["given", "random"],
+        help="the data's own test set when they have one (MNIST-1D, IDX t10k files, --test-data), "
+        "or a random hold-out per seed (default: given)",
+    )
+    group.add_argument(
+        "--test-size", type=float, default=S, help="held-out test fraction of a random split (default: 0.25)"
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     from reglab.training import OPTIMIZERS
 
     group = parser.add_argument_group("model and training")
-    group.add_argument("--model", default=S, help="linear, mlp, cnn, or your own: FILE.py:NAME or module:NAME, a function "
-                                                  "returning a fresh torch.nn.Module (default: mlp)")
+    group.add_argument(
+        "--model",
+        default=S,
+        help="linear, mlp, cnn, or your own: FILE.py:NAME or module:NAME, a function "
+        "returning a fresh torch.nn.Module (default: mlp)",
+    )
     group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 128)")
     group.add_argument("--activation", default=S, help="relu, tanh or gelu (default: relu)")
     group.add_argument("--optimizer", default=S, choices=list(OPTIMIZERS), help="(default: adam)")
     group.add_argument("--lr", type=float, default=S, help="learning rate (default: 1e-3)")
     group.add_argument("--epochs", type=int, default=S, help="epochs per trial (default: 15)")
     group.add_argument("--batch-size", type=int, default=S, help="minibatch size (default: 64)")
-    group.add_argument("--params", default=S, metavar="PATTERNS",
-                       help="comma-separated parameter-name patterns that penalties, decay and max-norm touch, "
-                            "e.g. '*.weight' (default: every weight, not biases or normalization parameters)")
-    group.add_argument("--penalty-mode", default=S, choices=["proximal", "loss"], help="L1/elastic net/group lasso as proximal steps (exact zeros, default) or loss terms")
+    group.add_argument(
+        "--params",
+        default=S,
+        metavar="PATTERNS",
+        help="comma-separated parameter-name patterns that penalties, decay and max-norm touch, "
+        "e.g. '*.weight' (default: every weight, not biases or normalization parameters)",
+    )
+    group.add_argument(
+        "--penalty-mode",
+        default=S,
+        choices=["proximal", "loss"],
+        help="L1/elastic net/group lasso as proximal steps (exact zeros, default) or loss terms",
+    )
     group.add_argument("--device", default=S, help="auto, cpu or cuda (default: auto)")
 
 
@@ -56,9 +86,25 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("selection")
     group.add_argument("--folds", type=int, default=S, help="k of k-fold cross-validation (default: 3)")
     group.add_argument("--seeds", type=int, default=S, help="replicates, each with its own split (default: 3)")
-    group.add_argument("--grid-size", type=int, default=S, help="values per tuned method, spread over its default grid; at most the whole grid (default: 4)")
-    group.add_argument("--grid", action="append", default=S, metavar="NAME=V1,V2,...", help="explicit grid of a method, e.g. l2=1e-4,1e-3,1e-2 (repeatable)")
-    group.add_argument("--rule", default=S, choices=["1se", "min"], help="strongest within one standard error of the best (default) or the best")
+    group.add_argument(
+        "--grid-size",
+        type=int,
+        default=S,
+        help="values per tuned method, spread over its default grid; at most the whole grid (default: 4)",
+    )
+    group.add_argument(
+        "--grid",
+        action="append",
+        default=S,
+        metavar="NAME=V1,V2,...",
+        help="explicit grid of a method, e.g. l2=1e-4,1e-3,1e-2 (repeatable)",
+    )
+    group.add_argument(
+        "--rule",
+        default=S,
+        choices=["1se", "min"],
+        help="strongest within one standard error of the best (default) or the best",
+    )
 
 
 def add_study_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -96,13 +142,18 @@ def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
     model = given.get("model", values.get("model")) or StudySettings().model.to_dict()
     if isinstance(model, str) and is_import_string(model):
         if "hidden" in given or "activation" in given:
-            raise ValueError(f"--hidden and --activation shape reglab's builders, not your model {model}: set them in it")
+            raise ValueError(
+                f"--hidden and --activation shape reglab's builders, not your model {model}: set them in it"
+            )
         values["model"] = resolve_model(model)
     else:
         if isinstance(model, str):
             model = {**(values.get("model") if isinstance(values.get("model"), dict) else {}), "kind": model}
         if not isinstance(model, dict):
-            raise ValueError(f"Invalid value for argument model: expected a table such as {{kind = \"mlp\", hidden = [128]}}. Received: model={model!r}")
+            raise ValueError(
+                'Invalid value for argument model: expected a table such as {kind = "mlp", hidden = [128]}. '
+                f"Received: model={model!r}"
+            )
         model = dict(model)
         if "hidden" in given:
             model["hidden"] = _integers("--hidden", given["hidden"])
@@ -134,9 +185,15 @@ def _grid(text: str) -> tuple[str, tuple[float, ...]]:
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("store")
-    group.add_argument("--store", default="reglab.sqlite", help="SQLite file that keeps every trial (default: reglab.sqlite)")
+    group.add_argument(
+        "--store", default="reglab.sqlite", help="SQLite file that keeps every trial (default: reglab.sqlite)"
+    )
     group.add_argument("--name", help="study name (default: a new name from the command and data)")
-    group.add_argument("--resume", action="store_true", help="finish the named study (or the latest with the same settings), skipping finished trials")
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the named study (or the latest with the same settings), skipping finished trials",
+    )
 
 
 def require_store(path: str) -> None:

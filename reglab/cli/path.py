@@ -19,7 +19,9 @@ from reglab.store import Store
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reglab.study.path import PENALTIES
 
-    parser.add_argument("--data", default="diabetes", help="a regression set: built-in name or table (default: diabetes)")
+    parser.add_argument(
+        "--data", default="diabetes", help="a regression set: built-in name or table (default: diabetes)"
+    )
     parser.add_argument("--target", help="target column of a table")
     parser.add_argument("--impute", action="store_true", help="impute missing values instead of failing")
     parser.add_argument("--penalty", default="l1", choices=PENALTIES, help="(default: l1)")
@@ -37,8 +39,16 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = load(args.data, target=args.target, impute=args.impute)
     summary = path_study(dataset, args.penalty, args.l1_ratio, args.n_strengths, args.folds, args.seed)
-    settings = {"kind": "path", "data": args.data, "target": args.target, "penalty": args.penalty,
-                "l1_ratio": args.l1_ratio, "n_strengths": args.n_strengths, "folds": args.folds, "seed": args.seed}
+    settings = {
+        "kind": "path",
+        "data": args.data,
+        "target": args.target,
+        "penalty": args.penalty,
+        "l1_ratio": args.l1_ratio,
+        "n_strengths": args.n_strengths,
+        "folds": args.folds,
+        "seed": args.seed,
+    }
     with Store(args.store) as store:
         from reglab.study.runner import fresh_name
 
@@ -69,7 +79,12 @@ def path_table(summary: dict, title: str, rows: int = 12) -> Table:
     for column in ("λ", "nonzero", "‖w‖", "CV MSE ± s.e.", "test MSE", "chosen by"):
         table.add_column(column, justify="right")
     for i in shown:
-        table.add_row(f"{strengths[i]:.4g}", str(summary["nonzeros"][i]), f"{summary['norms'][i]:.4g}",
-                      f"{summary['cv_mean'][i]:.4g} ± {summary['cv_se'][i]:.3g}", f"{summary['test_mse'][i]:.4g}",
-                      ", ".join(chosen.get(i, [])))
+        table.add_row(
+            f"{strengths[i]:.4g}",
+            str(summary["nonzeros"][i]),
+            f"{summary['norms'][i]:.4g}",
+            f"{summary['cv_mean'][i]:.4g} ± {summary['cv_se'][i]:.3g}",
+            f"{summary['test_mse'][i]:.4g}",
+            ", ".join(chosen.get(i, [])),
+        )
     return table

@@ -24,8 +24,14 @@ def run(args: argparse.Namespace) -> int:
             table.add_column(column)
         for study in store.studies():
             summary = study.summary or {}
-            table.add_row(study.name, study.settings.get("kind", "compare"), str(study.settings.get("data", "")), study.status,
-                          str(len(store.trials(study.id))), str(summary.get("winner") or ""),
-                          time.strftime("%Y-%m-%d %H:%M", time.localtime(study.created)))
+            table.add_row(
+                study.name,
+                study.settings.get("kind", "compare"),
+                str(study.settings.get("data", "")),
+                study.status,
+                str(len(store.trials(study.id))),
+                str(summary.get("winner") or ""),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(study.created)),
+            )
     console().print(table)
     return 0

@@ -22,10 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     add_model_arguments(parser)
     add_study_file_argument(parser)
-    parser.add_argument("--reg", default="l2=1e-3+dropout=0.3", help="regularization spec, e.g. l1=1e-4+maxnorm=3 (default: l2=1e-3+dropout=0.3)")
+    parser.add_argument(
+        "--reg",
+        default="l2=1e-3+dropout=0.3",
+        help="regularization spec, e.g. l1=1e-4+maxnorm=3 (default: l2=1e-3+dropout=0.3)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    parser.add_argument("--mc-passes", type=int, default=None, metavar="T",
-                        help="also predict the test set by Monte-Carlo dropout with T stochastic passes")
+    parser.add_argument(
+        "--mc-passes",
+        type=int,
+        default=None,
+        metavar="T",
+        help="also predict the test set by Monte-Carlo dropout with T stochastic passes",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -43,24 +52,42 @@ def run(args: argparse.Namespace) -> int:
     config = trial_config(settings, args.reg, {}, dataset.task, args.seed)
     reg = config.regularization
     if args.mc_passes is not None and not (reg.model_options()["dropout"] or reg.spatial_dropout):
-        raise ValueError(f"--mc-passes needs dropout in the model, and {reg.label} has none: its passes would all "
-                         "agree; add one, e.g. --reg dropout=0.3")
+        raise ValueError(
+            f"--mc-passes needs dropout in the model, and {reg.label} has none: its passes would all "
+            "agree; add one, e.g. --reg dropout=0.3"
+        )
     train_idx, test_idx = holdout_split(dataset.y, settings.test_size, args.seed, dataset.task == "classification")
     with progress_bar("train", config.fit.epochs, disable=args.json) as advance:
+
         def on_epoch(record: dict) -> None:
-            advance(record["epoch"] + 1, status=f"loss {record['train_loss']:.4f}  test {record.get('val_loss', float('nan')):.4f}")
+            advance(
+                record["epoch"] + 1,
+                status=f"loss {record['train_loss']:.4f}  test {record.get('val_loss', float('nan')):.4f}",
+            )
 
         result, fitted = run_trial(dataset, train_idx, test_idx, config, on_epoch=on_epoch)
-    mc = mc_summary(fitted.model, dataset, train_idx, test_idx, config, args.mc_passes) if args.mc_passes is not None else None
+    mc = (
+        mc_summary(fitted.model, dataset, train_idx, test_idx, config, args.mc_passes)
+        if args.mc_passes is not None
+        else None
+    )
     if args.json:
-        print(json.dumps(json_safe({**as_json(dataset.name, reg.label, result), **({"mc_dropout": mc} if mc else {})}), indent=2))
+        print(
+            json.dumps(
+                json_safe({**as_json(dataset.name, reg.label, result), **({"mc_dropout": mc} if mc else {})}), indent=2
+            )
+        )
     else:
         out = console()
         out.print(summary_table(dataset.name, reg.label, result, dataset.task))
         out.print(summarize(fitted.model, reg.loop_regularizers(fitted.model).penalties), highlight=False)
         if mc:
-            out.print("MC dropout ({passes} passes): test {metric_name} {metric:.4f}, mean predictive std {mean_std:.4f}".format(**mc)
-                      + (f", mean entropy {mc['mean_entropy']:.4f} nats" if "mean_entropy" in mc else ""), highlight=False)
+            out.print(
+                "MC dropout ({passes} passes): test {metric_name} {metric:.4f}, "
+                "mean predictive std {mean_std:.4f}".format(**mc)
+                + (f", mean entropy {mc['mean_entropy']:.4f} nats" if "mean_entropy" in mc else ""),
+                highlight=False,
+            )
     return 0
 
 
@@ -75,16 +102,30 @@ def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict
     device, dtype = resolve_device(config.fit.device), next(model.parameters()).dtype
     X, y = as_tensors(X_test, y_test, dataset.task, device, dtype)
     prediction = mc_predict(model, X, passes=passes, task=dataset.task, generator_seed=config.fit.seed)
-    summary = {"passes": passes, "metric_name": "accuracy" if dataset.task == "classification" else "R²",
-               "metric": metric(prediction.mean if dataset.task == "regression" else prediction.mean.log(), y, dataset.task),
-               "mean_std": float(prediction.std.mean())}
+    summary = {
+        "passes": passes,
+        "metric_name": "accuracy" if dataset.task == "classification" else "R²",
+        "metric": metric(prediction.mean if dataset.task == "regression" else prediction.mean.log(), y, dataset.task),
+        "mean_std": float(prediction.std.mean()),
+    }
     if prediction.entropy is not None:
         summary["mean_entropy"] = float(prediction.entropy.mean())
     return summary
 
 
 def as_json(data: str, label: str, result: TrialResult) -> dict:
-    fields = ("outcome", "train_loss", "train_metric", "eval_loss", "eval_metric", "zeros", "weight_norm", "units_pruned", "epochs", "seconds")
+    fields = (
+        "outcome",
+        "train_loss",
+        "train_metric",
+        "eval_loss",
+        "eval_metric",
+        "zeros",
+        "weight_norm",
+        "units_pruned",
+        "epochs",
+        "seconds",
+    )
     return {"data": data, "regularization": label, **{f: getattr(result, f) for f in fields}, "gap": result.gap}
 
 

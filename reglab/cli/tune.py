@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("method", help="one method spec with at least one bare (tuned) name, e.g. l2 or dropout+maxnorm=3")
+    parser.add_argument(
+        "method", help="one method spec with at least one bare (tuned) name, e.g. l2 or dropout+maxnorm=3"
+    )
     add_study_arguments(parser)
 
 
@@ -28,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from reglab.methods import Regularization
 
     if not Regularization.parse(args.method).tuned:
-        raise ValueError(f"nothing to tune in {args.method!r}: name a method without a value, e.g. l2 or dropout+maxnorm=3")
+        raise ValueError(
+            f"nothing to tune in {args.method!r}: name a method without a value, e.g. l2 or dropout+maxnorm=3"
+        )
     settings = settings_from_args(args, methods=(args.method,))
     return run_and_print(args, settings, "tune", details=curve_tables)
 

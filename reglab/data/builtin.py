@@ -8,9 +8,9 @@ listing the sets (``BUILTIN``) imports neither.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 
@@ -123,7 +123,10 @@ BUILTIN: dict[str, tuple[Callable[[int], Dataset], str]] = {
     "breast-cancer": (_breast_cancer, "Wisconsin breast cancer, 30 features, 2 classes (569 rows)"),
     "wine": (_wine, "wine cultivars, 13 features, 3 classes (178 rows)"),
     "diabetes": (_diabetes, "diabetes progression, 10 features, regression (442 rows)"),
-    "mnist1d": (_mnist1d, f"MNIST-1D signals as 40 features, 10 classes ({MNIST1D_SAMPLES} rows: its own 4000/1000 split)"),
+    "mnist1d": (
+        _mnist1d,
+        f"MNIST-1D signals as 40 features, 10 classes ({MNIST1D_SAMPLES} rows: its own 4000/1000 split)",
+    ),
     "mnist1d-signals": (lambda seed: _mnist1d(seed, signals=True), "MNIST-1D as 1x40 signals for 1-D CNNs"),
     "line": (_line, "synthetic: y = 3x + 2 + noise, 100 rows"),
     "sparse": (_sparse, "synthetic: 100 rows, 200 features, 10 true nonzero coefficients"),

@@ -34,7 +34,9 @@ class Dataset:
     description: str = ""
     coef: np.ndarray | None = None
     test_idx: np.ndarray | None = None
-    source: object = None  # a torch Dataset whose (input, target) items are the rows: then ``X`` is a zero-stride stand-in
+    source: object = (
+        None  # a torch Dataset whose (input, target) items are the rows: then ``X`` is a zero-stride stand-in
+    )
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -85,7 +87,7 @@ class Dataset:
         """Number of classes, or 1 for regression."""
         return len(self.classes) if self.task == "classification" else 1
 
-    def subset(self, idx) -> "Dataset":
+    def subset(self, idx) -> Dataset:
         """The rows ``idx`` (indices or a boolean mask), with the same names and classes (no given test set)."""
         if self.source is not None:
             from torch.utils.data import Subset

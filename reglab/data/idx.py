@@ -48,7 +48,10 @@ def _find(folder: Path, base: str, kind: str) -> Path:
 def has_idx_split(folder: Path, split: str) -> bool:
     """Whether ``folder`` holds the images and labels of ``split``."""
     try:
-        _find(folder, f"{PREFIXES[split]}-images", "idx3-ubyte"), _find(folder, f"{PREFIXES[split]}-labels", "idx1-ubyte")
+        (
+            _find(folder, f"{PREFIXES[split]}-images", "idx3-ubyte"),
+            _find(folder, f"{PREFIXES[split]}-labels", "idx1-ubyte"),
+        )
     except DataError:
         return False
     return True

@@ -15,8 +15,9 @@ import numpy as np
 from reglab.data.dataset import TASKS, DataError, Dataset
 
 
-def as_dataset(data: object, target: str | None = None, task: str | None = None, impute: bool = False,
-               test_data: object = None) -> Dataset:
+def as_dataset(
+    data: object, target: str | None = None, task: str | None = None, impute: bool = False, test_data: object = None
+) -> Dataset:
     """The study's data as a ``Dataset``; with ``test_data`` (any form ``data`` takes) its rows are the test set."""
     if task is not None and task not in TASKS:
         raise DataError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={task!r}")
@@ -32,11 +33,15 @@ def as_dataset(data: object, target: str | None = None, task: str | None = None,
 def with_test(train: Dataset, test: Dataset) -> Dataset:
     """``train``'s rows followed by ``test``'s, the latter marked as the given test set."""
     if train.input_shape != test.input_shape or train.task != test.task:
-        raise DataError(f"the test set does not fit the training data: samples of shape {test.input_shape} "
-                        f"({test.task}) against {train.input_shape} ({train.task})")
+        raise DataError(
+            f"the test set does not fit the training data: samples of shape {test.input_shape} "
+            f"({test.task}) against {train.input_shape} ({train.task})"
+        )
     if train.task == "classification" and test.classes != train.classes[: len(test.classes)]:
-        raise DataError(f"the test set's classes {list(test.classes)} are not the training data's "
-                        f"{list(train.classes)}: encode both with the same labels")
+        raise DataError(
+            f"the test set's classes {list(test.classes)} are not the training data's "
+            f"{list(train.classes)}: encode both with the same labels"
+        )
     n = train.n_samples
     if (train.source is None) != (test.source is None):
         raise DataError("give the training and the test set in the same form: both torch Datasets, or neither")
@@ -44,10 +49,20 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
         from torch.utils.data import ConcatDataset
 
         X = np.broadcast_to(np.zeros((), np.float32), (n + test.n_samples, *train.input_shape))
-        return replace(train, X=X, y=np.concatenate([train.y, test.y]), test_idx=np.arange(n, n + test.n_samples),
-                       source=ConcatDataset([train.source, test.source]))
-    return replace(train, X=np.concatenate([train.X, test.X]), y=np.concatenate([train.y, test.y]),
-                   test_idx=np.arange(n, n + test.n_samples), coef=train.coef)
+        return replace(
+            train,
+            X=X,
+            y=np.concatenate([train.y, test.y]),
+            test_idx=np.arange(n, n + test.n_samples),
+            source=ConcatDataset([train.source, test.source]),
+        )
+    return replace(
+        train,
+        X=np.concatenate([train.X, test.X]),
+        y=np.concatenate([train.y, test.y]),
+        test_idx=np.arange(n, n + test.n_samples),
+        coef=train.coef,
+    )
 
 
 def _one(data: object, target: str | None, task: str | None, impute: bool) -> Dataset:
@@ -67,8 +82,10 @@ def _one(data: object, target: str | None, task: str | None, impute: bool) -> Da
         return _arrays(*_pair(data, "data"), task)
     if _is_torch_dataset(data):
         return torch_dataset(data, task)
-    raise DataError(f"cannot use data of type {type(data).__name__}: give (X, y) arrays or tensors, a DataFrame "
-                    "with target=, a built-in name or a path")
+    raise DataError(
+        f"cannot use data of type {type(data).__name__}: give (X, y) arrays or tensors, a DataFrame "
+        "with target=, a built-in name or a path"
+    )
 
 
 def _is_torch_dataset(data: object) -> bool:
@@ -87,27 +104,42 @@ def torch_dataset(data, task: str | None = None) -> Dataset:
     inputs = [_item(data, i)[0] for i in range(min(n, 2))]
     shapes = {tuple(torch.as_tensor(x).shape) for x in inputs}
     if len(shapes) != 1 or not next(iter(shapes)):
-        raise DataError(f"the Dataset's inputs must be tensors of one shape, with at least one axis: got {sorted(shapes)}")
+        raise DataError(
+            f"the Dataset's inputs must be tensors of one shape, with at least one axis: got {sorted(shapes)}"
+        )
     given = getattr(data, "targets", None)
-    targets = np.asarray(given if given is not None and len(given) == n else [_target(_item(data, i)[1]) for i in range(n)])
+    targets = np.asarray(
+        given if given is not None and len(given) == n else [_target(_item(data, i)[1]) for i in range(n)]
+    )
     task = task or ("regression" if np.issubdtype(targets.dtype, np.floating) else "classification")
     if task == "classification":
         if not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0:
-            raise DataError("a torch Dataset's class targets must be integer indices 0..k-1, as cross-entropy takes them; "
-                            "map its labels to indices, or pass task='regression'")
+            raise DataError(
+                "a torch Dataset's class targets must be integer indices 0..k-1, as cross-entropy takes them; "
+                "map its labels to indices, or pass task='regression'"
+            )
         classes = tuple(str(c) for c in range(int(targets.max()) + 1))
     else:
         classes = ()
     stand_in = np.broadcast_to(np.zeros((), np.float32), (n, *next(iter(shapes))))
-    return Dataset(type(data).__name__, stand_in, targets, task, classes=classes, source=data,
-                   description=f"a torch Dataset ({type(data).__name__}) of {n} items of shape {next(iter(shapes))}")
+    return Dataset(
+        type(data).__name__,
+        stand_in,
+        targets,
+        task,
+        classes=classes,
+        source=data,
+        description=f"a torch Dataset ({type(data).__name__}) of {n} items of shape {next(iter(shapes))}",
+    )
 
 
 def _length(data) -> int:
     try:
         n = len(data)
     except TypeError:
-        raise DataError(f"{type(data).__name__} has no len(): give a map-style Dataset (__getitem__ and __len__)") from None
+        raise DataError(
+            f"{type(data).__name__} has no len(): give a map-style Dataset (__getitem__ and __len__)"
+        ) from None
     if n < 2:
         raise DataError(f"the Dataset holds {n} item(s): a study needs rows to split")
     return n
@@ -116,8 +148,10 @@ def _length(data) -> int:
 def _item(data, i: int) -> tuple:
     item = data[i]
     if not isinstance(item, (tuple, list)) or len(item) != 2:
-        raise DataError(f"the Dataset's items must be (input, target) pairs; item {i} is {type(item).__name__}"
-                        f"{f' of length {len(item)}' if isinstance(item, (tuple, list)) else ''}")
+        raise DataError(
+            f"the Dataset's items must be (input, target) pairs; item {i} is {type(item).__name__}"
+            f"{f' of length {len(item)}' if isinstance(item, (tuple, list)) else ''}"
+        )
     return item
 
 
@@ -142,8 +176,9 @@ def _pair(data: tuple, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) as numpy arrays (torch tensors are copied off their device)."""
     X, y = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v) for v in data)
     if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
-        raise DataError(f"{name} must be (X, y) with X of shape (n, ...) and y of shape (n,): "
-                        f"got X {X.shape} and y {y.shape}")
+        raise DataError(
+            f"{name} must be (X, y) with X of shape (n, ...) and y of shape (n,): got X {X.shape} and y {y.shape}"
+        )
     if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
         raise DataError(f"{name}'s X must hold numbers, not {X.dtype}: encode categories first")
     return X, y
@@ -159,8 +194,10 @@ def _arrays(X: np.ndarray, y: np.ndarray, task: str | None) -> Dataset:
         classes: tuple[str, ...] = ()
     else:
         if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)):
-            raise DataError("class labels must be integers or strings: this target holds fractions; "
-                            "pass task='regression' to predict its values")
+            raise DataError(
+                "class labels must be integers or strings: this target holds fractions; "
+                "pass task='regression' to predict its values"
+            )
         levels, values = np.unique(y, return_inverse=True)
         if len(levels) < 2:
             raise DataError(f"the target has a single class {levels[0]!r}: a classifier needs at least two")
@@ -169,5 +206,11 @@ def _arrays(X: np.ndarray, y: np.ndarray, task: str | None) -> Dataset:
         features = X.astype(np.float32)
     if not np.isfinite(features).all() or not np.isfinite(values).all():
         raise DataError("X and y must be finite numbers (within ±3.4e38): replace NaN and infinite values first")
-    return Dataset("arrays", features, values, task, classes=classes,
-                   description=f"arrays: {len(y)} rows of shape {X.shape[1:]} ({task})")
+    return Dataset(
+        "arrays",
+        features,
+        values,
+        task,
+        classes=classes,
+        description=f"arrays: {len(y)} rows of shape {X.shape[1:]} ({task})",
+    )

@@ -34,8 +34,10 @@ def kfold_splits(y: np.ndarray, k: int, seed: int, stratify: bool) -> list[tuple
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise DataError(f"Invalid value for argument k: expected an integer >= 2. Received: k={k!r}")
     if len(y) < 2:
-        raise DataError(f"{len(y)} training row{'s' * (len(y) != 1)} cannot be split into folds: use more data "
-                        "or a smaller test size")
+        raise DataError(
+            f"{len(y)} training row{'s' * (len(y) != 1)} cannot be split into folds: use more data "
+            "or a smaller test size"
+        )
     if len(y) < k:
         raise DataError(f"{len(y)} samples cannot be split into {k} folds: use at most {len(y)} folds")
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -74,7 +76,7 @@ class Standardizer:
     fill: np.ndarray | None = None  # the medians, when fitted to impute
 
     @classmethod
-    def fit(cls, X: np.ndarray, impute: bool = False) -> "Standardizer":
+    def fit(cls, X: np.ndarray, impute: bool = False) -> Standardizer:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim < 2 or len(X) == 0:
             raise DataError(f"cannot fit a standardizer on an array of shape {X.shape}: need (n, ...) with n >= 1")

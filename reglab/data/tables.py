@@ -28,8 +28,9 @@ def load_table(path: str | Path, target: str, impute: bool = False) -> Dataset:
     return frame_dataset(_read(path), target, impute, path.stem, path.name)
 
 
-def frame_dataset(df: pd.DataFrame, target: str, impute: bool = False, name: str = "dataframe",
-                  source: str = "the DataFrame") -> Dataset:
+def frame_dataset(
+    df: pd.DataFrame, target: str, impute: bool = False, name: str = "dataframe", source: str = "the DataFrame"
+) -> Dataset:
     """Encode a DataFrame: ``target`` is the column to predict, the others are features."""
     df = df.rename(columns=str)
     if df.empty:
@@ -102,8 +103,10 @@ def _check_finite(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], target: 
         counts[target] = int(np.isinf(y).sum())
     if counts:
         listed = ", ".join(f"{c} ({n})" for c, n in counts.items())
-        raise DataError(f"infinite values (or beyond ±3.4e38) in {file}, columns {listed}: replace them with "
-                        "finite numbers, or empty the cells and pass impute=True")
+        raise DataError(
+            f"infinite values (or beyond ±3.4e38) in {file}, columns {listed}: replace them with "
+            "finite numbers, or empty the cells and pass impute=True"
+        )
 
 
 def _is_numeric(s: pd.Series) -> bool:

@@ -11,7 +11,7 @@ report see the same results whichever one ran:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from reglab.data import Dataset
 from reglab.engine.batched import StackReport, on_device, run_batched
@@ -41,8 +41,14 @@ def run_jobs(
         for job in jobs:
             on_result(job, run_job(dataset, on_device(job, device)))
         return []
-    return run_batched(dataset, jobs, on_result, memory_budget_bytes=memory_budget_bytes, device=device,
-                       min_stack=2 if strategy == "auto" else 1)
+    return run_batched(
+        dataset,
+        jobs,
+        on_result,
+        memory_budget_bytes=memory_budget_bytes,
+        device=device,
+        min_stack=2 if strategy == "auto" else 1,
+    )
 
 
 __all__ = ["Job", "JobResult", "StackReport", "run_batched", "run_job", "run_jobs", "run_sequential"]

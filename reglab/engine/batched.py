@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import os
 import resource
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 import torch
 
@@ -118,7 +118,8 @@ def run_stack(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, JobRe
         ran = f"stacked with {len(members)}"
         stack.run(lambda member, result: on_result(member.job, replace(result, ran=ran)))
     measured = (
-        torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
     estimated = len(members) * max(member_bytes(dataset, job) for job in jobs)  # padded to the longest rows

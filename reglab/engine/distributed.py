@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 import dask
 import numpy as np
@@ -64,8 +64,15 @@ class DaskExecutor:
             run_study(settings, store, "study", execute=execute)
     """
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, *, connect_timeout: float = 5.0,
-                 dashboard_address: str | None = "127.0.0.1:0", threads_per_trial: int = 1) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        dashboard_address: str | None = "127.0.0.1:0",
+        threads_per_trial: int = 1,
+    ) -> None:
         if workers is not None and scheduler is not None:
             raise ValueError("give either workers (a local cluster) or scheduler (an existing one), not both")
         check_count("threads_per_trial", threads_per_trial)
@@ -83,22 +90,28 @@ class DaskExecutor:
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
 
-    def __enter__(self) -> "DaskExecutor":
+    def __enter__(self) -> DaskExecutor:
         try:
             if self.scheduler is None:
                 with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
                     # Without a dashboard, the scheduler still serves health checks: on a free loopback port.
-                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                                 host="127.0.0.1", silence_logs=logging.ERROR,
-                                                 dashboard_address=self.dashboard_address or "127.0.0.1:0",
-                                                 scheduler_kwargs={"dashboard": self.dashboard_address is not None})
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        silence_logs=logging.ERROR,
+                        dashboard_address=self.dashboard_address or "127.0.0.1:0",
+                        scheduler_kwargs={"dashboard": self.dashboard_address is not None},
+                    )
                 self._client = Client(self._cluster, set_as_default=False)
                 self._client.register_plugin(PrepareWorker())
             else:
                 self._client = _connect(self.scheduler, self.connect_timeout)
             # This also loads reglab on every worker now rather than with its first trial.
-            _check_environment(self._client, f"the Dask cluster at {self.scheduler}" if self.scheduler
-                               else "the local Dask cluster")
+            _check_environment(
+                self._client, f"the Dask cluster at {self.scheduler}" if self.scheduler else "the local Dask cluster"
+            )
         except BaseException:
             self.close()
             raise
@@ -134,15 +147,22 @@ class DaskExecutor:
             raise RuntimeError("DaskExecutor runs jobs only inside `with DaskExecutor(...) as execute:`")
         if not jobs:
             return
-        for builder in {id(m.builder): m.builder for m in (j.config.model for j in jobs) if isinstance(m, CustomModel)}.values():
+        for builder in {
+            id(m.builder): m.builder for m in (j.config.model for j in jobs) if isinstance(m, CustomModel)
+        }.values():
             check_importable(builder)
         # The dataset travels once, as a task of its own that every trial depends on: workers share its
         # result, and the scheduler can make it again if all that held it die (scattered data it could not).
         with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 TiB"}):
             data = self._client.submit(_value, dataset, pure=False)
         # The tag stays here: workers get only what a trial needs.
-        futures = self._client.map(run_pinned, [replace(job, tag=None) for job in jobs], dataset=data,
-                                   threads=self.threads_per_trial, pure=False)
+        futures = self._client.map(
+            run_pinned,
+            [replace(job, tag=None) for job in jobs],
+            dataset=data,
+            threads=self.threads_per_trial,
+            pure=False,
+        )
         pending = dict(zip(futures, jobs))
         try:
             done = as_completed(futures, loop=self._client.loop, with_results=True, raise_errors=False)
@@ -163,8 +183,9 @@ def _result(future: Future, value: object) -> JobResult:
     if future.status == "finished":
         return value
     if future.status == "cancelled":  # the cluster gave up the task, not the trial: nothing to record
-        raise RuntimeError(f"the Dask cluster dropped a trial ({value}): the study stops here; "
-                           f"resume it to run the rest")
+        raise RuntimeError(
+            f"the Dask cluster dropped a trial ({value}): the study stops here; resume it to run the rest"
+        )
     return JobResult("failed", {}, 0.0, [], f"{type(value).__name__}: {value}")
 
 
@@ -176,19 +197,21 @@ def _check_address(address: str) -> None:
         if scheme in ("tcp", "tls"):
             parse_host_port(location)
     except ValueError as error:
-        raise ValueError(f"{address!r} is not a Dask scheduler address ({error}): "
-                         f"give it as tcp://HOST:PORT") from None
+        raise ValueError(f"{address!r} is not a Dask scheduler address ({error}): give it as tcp://HOST:PORT") from None
 
 
 def _connect(address: str, timeout: float) -> Client:
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except OSError:
-        raise ValueError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: "
-                         f"check the address or start one with `dask scheduler`") from None
+        raise ValueError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s: "
+            f"check the address or start one with `dask scheduler`"
+        ) from None
     except Exception as error:  # something other than a Dask scheduler answered
-        raise ValueError(f"cannot connect to the Dask scheduler at {address}: "
-                         f"{type(error).__name__}: {error}") from None
+        raise ValueError(
+            f"cannot connect to the Dask scheduler at {address}: {type(error).__name__}: {error}"
+        ) from None
 
 
 def versions() -> dict:
@@ -198,13 +221,19 @@ def versions() -> dict:
 
 def _check_environment(client: Client, cluster: str) -> None:
     try:
-        found = {"the scheduler": client.run_on_scheduler(versions),
-                 **{f"worker {w}": v for w, v in client.run(versions).items()}}
+        found = {
+            "the scheduler": client.run_on_scheduler(versions),
+            **{f"worker {w}": v for w, v in client.run(versions).items()},
+        }
     except Exception as error:
-        raise ValueError(f"{cluster} cannot run reglab ({type(error).__name__}: {error}): "
-                         f"install it, with the same torch and numpy, on the scheduler and every worker") from None
+        raise ValueError(
+            f"{cluster} cannot run reglab ({type(error).__name__}: {error}): "
+            f"install it, with the same torch and numpy, on the scheduler and every worker"
+        ) from None
     expected = versions()
     for node, found_versions in found.items():
         if found_versions != expected:
-            raise ValueError(f"{node} of {cluster} has {found_versions}, this process {expected}: "
-                             f"install the same versions there, or results would differ")
+            raise ValueError(
+                f"{node} of {cluster} has {found_versions}, this process {expected}: "
+                f"install the same versions there, or results would differ"
+            )

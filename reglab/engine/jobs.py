@@ -6,9 +6,9 @@ A trial that raises is a ``failed`` result carrying its message; the sweep goes 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,17 @@ from reglab.data import Dataset
 from reglab.trial import TrialConfig, run_trial
 
 TRIAL_THREADS = 1  # small trials gain nothing from more; a fixed count keeps results identical everywhere
-METRIC_FIELDS = ("train_loss", "train_metric", "eval_loss", "eval_metric", "zeros", "weight_norm", "units_pruned", "weight_histogram", "epochs")
+METRIC_FIELDS = (
+    "train_loss",
+    "train_metric",
+    "eval_loss",
+    "eval_metric",
+    "zeros",
+    "weight_norm",
+    "units_pruned",
+    "weight_histogram",
+    "epochs",
+)
 
 
 @dataclass(frozen=True)

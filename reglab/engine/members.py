@@ -22,8 +22,8 @@ from reglab.models import ACTIVATIONS
 from reglab.regularizers.dropout import Dropout, GaussianDropout
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.schedules import constant
-from reglab.trial import prepare, training_rows
 from reglab.training import FitConfig, noise_layers, noise_seed, resolve_device
+from reglab.trial import prepare, training_rows
 
 STACKABLE_KINDS = ("linear", "mlp")
 
@@ -35,9 +35,12 @@ def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
     reasons = [
         (dataset.source is not None, "a torch Dataset's rows"),
         (job.config.model.kind not in STACKABLE_KINDS, f"a {job.config.model.kind} model"),
-        (reg.dropconnect, "DropConnect"), (reg.spatial_dropout, "spatial dropout"),
-        (reg.noise or reg.shift, "augmentation"), (reg.registered, "a registered method"),
-        (reg.params, "parameter patterns"), (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
+        (reg.dropconnect, "DropConnect"),
+        (reg.spatial_dropout, "spatial dropout"),
+        (reg.noise or reg.shift, "augmentation"),
+        (reg.registered, "a registered method"),
+        (reg.params, "parameter patterns"),
+        (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
     ]
     found = [why for applies, why in reasons if applies]
     return ", ".join(found) or None
@@ -58,9 +61,18 @@ def stack_key(dataset: Dataset, job: Job) -> tuple:
     rows = len(split_rows(dataset, job)[0])
     steps = math.ceil(rows / fit.batch_size) if fit.batch_size else 1
     return (
-        cfg.model, cfg.regularization.batchnorm, dataset.input_shape, dataset.n_outputs, fit.task, optimizer,
-        fit.epochs, fit.batch_size, steps, rows if cfg.regularization.batchnorm else None,
-        torch.get_default_dtype(), resolve_device(fit.device),
+        cfg.model,
+        cfg.regularization.batchnorm,
+        dataset.input_shape,
+        dataset.n_outputs,
+        fit.task,
+        optimizer,
+        fit.epochs,
+        fit.batch_size,
+        steps,
+        rows if cfg.regularization.batchnorm else None,
+        torch.get_default_dtype(),
+        resolve_device(fit.device),
     )
 
 
@@ -140,7 +152,9 @@ def build_member(dataset: Dataset, job: Job, prepared: dict[bytes, list]) -> tup
     if data_key not in prepared:
         prepared[data_key] = prepare(dataset, fit_idx, monitor_idx, job.eval_idx)
     train, monitor, evaluation = prepared[data_key]
-    torch.default_generator.manual_seed(fit.seed)  # ``run_trial``'s torch.manual_seed, as far as a CPU-built model sees it
+    torch.default_generator.manual_seed(
+        fit.seed
+    )  # ``run_trial``'s torch.manual_seed, as far as a CPU-built model sees it
     model = cfg.model.build(dataset.input_shape, dataset.n_outputs, **cfg.regularization.model_options())
     parsed, loop = parse(model), cfg.regularization.loop_regularizers(model)
     if loop.decay_params is not None or loop.max_norm_params is not None or loop.augment:
@@ -149,15 +163,24 @@ def build_member(dataset: Dataset, job: Job, prepared: dict[bytes, list]) -> tup
     layer_of = {id(module): i for i, module in parsed.noise.items()}
     noise = {
         layer_of[id(layer)]: Noise(
-            "gaussian" if isinstance(layer, GaussianDropout) else "dropout", layer.p,
+            "gaussian" if isinstance(layer, GaussianDropout) else "dropout",
+            layer.p,
             torch.Generator(device=device).manual_seed(noise_seed(fit.seed, j)),
         )
         for j, layer in enumerate(noise_layers(model))
     }
     member = Member(
-        job, train, monitor, evaluation, data_key, noise,
-        _terms(parsed, loop.penalties, model), loop.decay, loop.max_norm.c if loop.max_norm else math.inf,
-        loop.early_stopping, torch.Generator(device="cpu").manual_seed(fit.seed),
+        job,
+        train,
+        monitor,
+        evaluation,
+        data_key,
+        noise,
+        _terms(parsed, loop.penalties, model),
+        loop.decay,
+        loop.max_norm.c if loop.max_norm else math.inf,
+        loop.early_stopping,
+        torch.Generator(device="cpu").manual_seed(fit.seed),
     )
     return member, parsed
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -23,9 +23,9 @@ from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
 from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
-from reglab.trial import weight_histogram
 from reglab.rows import as_tensors
 from reglab.training import resolve_device
+from reglab.trial import weight_histogram
 
 EVAL_ROWS = 128  # rows per member in one evaluation pass
 
@@ -75,16 +75,20 @@ class StackData:
 class StackNoise:
     """The noise masks of every hidden layer, each member's drawn from its own generator."""
 
-    def __init__(self, members: list[Member], widths: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self, members: list[Member], widths: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> None:
         self.size, self.widths = len(members), widths
         self.layers = []
         for i in range(len(widths)):
             dropped = [k for k, m in enumerate(members) if i in m.noise and m.noise[i].kind == "dropout"]
             keep = torch.tensor([1.0 - members[k].noise[i].p for k in dropped], dtype=dtype, device=device)
-            self.layers.append((
-                [(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise],
-                (Rows(dropped, device), keep.view(-1, 1, 1)) if dropped else None,
-            ))
+            self.layers.append(
+                (
+                    [(k, m.noise[i]) for k, m in enumerate(members) if i in m.noise],
+                    (Rows(dropped, device), keep.view(-1, 1, 1)) if dropped else None,
+                )
+            )
 
     def draw(self, taken: list[int], like: Tensor) -> list[Tensor | None]:
         """A (K, B, H) mask per hidden layer, member k's first ``taken[k]`` rows as its plain layer draws
@@ -106,7 +110,7 @@ class StackNoise:
                     rows.normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
             if dropout is not None:
                 dropped, keep = dropout
-                dropped.update_(mask, lambda part: part.lt_(keep).div_(keep))
+                dropped.update_(mask, lambda part, keep=keep: part.lt_(keep).div_(keep))
             noise.append(mask)
         return noise
 
@@ -138,7 +142,9 @@ class Stack:
         self.device, self.dtype = resolve_device(first.device), torch.get_default_dtype()
         self.data = StackData(members, self.dtype, self.device)
         widths = (self.data.train.X.shape[2], *(linear.out_features for linear in parsed[0].linears))
-        self.model = StackedMLP(widths, parsed[0].activation, bool(parsed[0].norms), len(members), self.dtype, self.device)
+        self.model = StackedMLP(
+            widths, parsed[0].activation, bool(parsed[0].norms), len(members), self.dtype, self.device
+        )
         for k, member in enumerate(parsed):
             self.model.set_member(k, member)
         optimizer = StackedSGD if first.optimizer == "sgd" else StackedAdam
@@ -227,8 +233,15 @@ class Stack:
         penalties = self.regularizers.value(self.model.weights).tolist()
         stats = {name: values.tolist() for name, values in weight_stats(self.model.weights).items()}
         return [
-            {"epoch": epoch, "train_loss": train[0][k], "train_metric": train[1][k], "val_loss": monitor[0][k],
-             "val_metric": monitor[1][k], "penalty": penalties[k], **{n: v[k] for n, v in stats.items()}}
+            {
+                "epoch": epoch,
+                "train_loss": train[0][k],
+                "train_metric": train[1][k],
+                "val_loss": monitor[0][k],
+                "val_metric": monitor[1][k],
+                "penalty": penalties[k],
+                **{n: v[k] for n, v in stats.items()},
+            }
             for k in range(len(self.members))
         ]
 
@@ -268,8 +281,12 @@ class Stack:
             member = self.members[k]
             last = member.history[-1]
             metrics = scores.get(k) or {
-                "train_loss": last["train_loss"], "train_metric": last["train_metric"], "eval_loss": last["val_loss"],
-                "eval_metric": last["val_metric"], "zeros": last["zeros"], "weight_norm": last["weight_norm"],
+                "train_loss": last["train_loss"],
+                "train_metric": last["train_metric"],
+                "eval_loss": last["val_loss"],
+                "eval_metric": last["val_metric"],
+                "zeros": last["zeros"],
+                "weight_norm": last["weight_norm"],
                 "units_pruned": last["units_pruned"],
             }
             metrics["weight_histogram"] = weight_histogram([w[k] for w in self.model.weights])
@@ -287,8 +304,13 @@ class Stack:
         evaluation = self.evaluate(model, which, self.data.evaluation)
         stats = {name: values.tolist() for name, values in weight_stats(model.weights).items()}
         return [
-            {"train_loss": train[0][j], "train_metric": train[1][j], "eval_loss": evaluation[0][j],
-             "eval_metric": evaluation[1][j], **{name: values[j] for name, values in stats.items()}}
+            {
+                "train_loss": train[0][j],
+                "train_metric": train[1][j],
+                "eval_loss": evaluation[0][j],
+                "eval_metric": evaluation[1][j],
+                **{name: values[j] for name, values in stats.items()},
+            }
             for j in range(len(members))
         ]
 

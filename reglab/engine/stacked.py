@@ -20,15 +20,24 @@ from torch import Tensor
 from reglab.engine.members import Parsed
 from reglab.models import ACTIVATIONS
 
-ACTIVATION_FUNCTIONS = {name: module() for name, module in ACTIVATIONS.items()}  # stateless modules, called as functions
+ACTIVATION_FUNCTIONS = {
+    name: module() for name, module in ACTIVATIONS.items()
+}  # stateless modules, called as functions
 NORM_EPS, NORM_MOMENTUM = 1e-5, 0.1  # torch.nn.BatchNorm1d's defaults, which every builder uses
 
 
 class StackedMLP:
     """Stacked transposed weights (K, in, out), biases (K, 1, out) and, with batch norm, (K, H) tensors."""
 
-    def __init__(self, widths: tuple[int, ...], activation: str | None, batchnorm: bool, size: int,
-                 dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, ...],
+        activation: str | None,
+        batchnorm: bool,
+        size: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
         pairs = list(zip(widths[:-1], widths[1:]))
 
         def make(*shape: int) -> Tensor:
@@ -68,11 +77,21 @@ class StackedMLP:
 
     def _normalize(self, i: int, x: Tensor, training: bool) -> Tensor:
         """Batch norm of each member's (B, H) activations with its own statistics."""
-        return torch.stack([
-            F.batch_norm(x[k], self.running_means[i][k], self.running_vars[i][k], self.norm_weights[i][k],
-                         self.norm_biases[i][k], training, NORM_MOMENTUM, NORM_EPS)
-            for k in range(x.shape[0])
-        ])
+        return torch.stack(
+            [
+                F.batch_norm(
+                    x[k],
+                    self.running_means[i][k],
+                    self.running_vars[i][k],
+                    self.norm_weights[i][k],
+                    self.norm_biases[i][k],
+                    training,
+                    NORM_MOMENTUM,
+                    NORM_EPS,
+                )
+                for k in range(x.shape[0])
+            ]
+        )
 
     @torch.no_grad()
     def set_member(self, k: int, parsed: Parsed) -> None:

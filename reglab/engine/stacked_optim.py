@@ -22,8 +22,9 @@ contiguous, which ``Stack`` arranges by sorting its members).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -97,9 +98,19 @@ class StackedAdam:
         grads = [g.contiguous() for g in grads]  # the fused kernel reads memory in order
         for rows, lr in self.runs:
             torch._fused_adam_(
-                _part(self.params, rows), _part(grads, rows), _part(self.exp_avg, rows), _part(self.exp_avg_sq, rows), [],
-                [self.step_count] * len(self.params), lr=lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0,
-                eps=EPS, amsgrad=False, maximize=False,
+                _part(self.params, rows),
+                _part(grads, rows),
+                _part(self.exp_avg, rows),
+                _part(self.exp_avg_sq, rows),
+                [],
+                [self.step_count] * len(self.params),
+                lr=lr,
+                beta1=BETAS[0],
+                beta2=BETAS[1],
+                weight_decay=0.0,
+                eps=EPS,
+                amsgrad=False,
+                maximize=False,
             )
 
     def prox_step(self, i: int, rows: Rows) -> Tensor:
@@ -207,7 +218,8 @@ class StackedRegularizers:
             if term.mode == "loss":
                 for i, lam in term.layers():
                     w = term.rows.take(weights[i])
-                    term.rows.update_(grads[i], lambda g: add_penalty_gradient_(term.cls, g, w, lam, term.ratios))
+                    gradient = partial(add_penalty_gradient_, term.cls, w=w, lam=lam, ratios=term.ratios)
+                    term.rows.update_(grads[i], gradient)
 
     @torch.no_grad()
     def decay_(self, weights: list[Tensor]) -> None:
@@ -224,7 +236,7 @@ class StackedRegularizers:
             if term.mode == "proximal":
                 for i, lam in term.layers():
                     t = step(i, term.rows)
-                    term.rows.update_(weights[i], lambda part: penalty_prox_(term.cls, part, t, lam, term.ratios))
+                    term.rows.update_(weights[i], partial(penalty_prox_, term.cls, t=t, lam=lam, ratios=term.ratios))
 
     @torch.no_grad()
     def project_(self, weights: list[Tensor]) -> None:

@@ -175,8 +175,9 @@ class DropConnectLinear(nn.Linear):
         return f"{super().extra_repr()}, p={self.p:g}"
 
 
-def dropconnect_linear(x: Tensor, weight: Tensor, bias: Tensor | None, p: float, training: bool,
-                       generator: torch.Generator | None = None) -> Tensor:
+def dropconnect_linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None, p: float, training: bool, generator: torch.Generator | None = None
+) -> Tensor:
     """(W ⊙ M / (1 − p)) x + b with one mask M ~ Bernoulli(1 − p) over W for the batch; W x + b in evaluation."""
     return F.linear(x, dropout(weight, p, training, generator), bias)
 
@@ -190,7 +191,10 @@ class DropConnect(_DropoutModule):
 
     def __init__(self, linear: nn.Linear, p: float | None = None, generator: torch.Generator | None = None) -> None:
         if not isinstance(linear, nn.Linear):
-            raise TypeError(f"DropConnect wraps an nn.Linear layer, as in DropConnect(nn.Linear(64, 32)); got {type(linear).__name__}")
+            raise TypeError(
+                "DropConnect wraps an nn.Linear layer, as in DropConnect(nn.Linear(64, 32)); "
+                f"got {type(linear).__name__}"
+            )
         super().__init__(p, generator)
         self.linear = linear
 
@@ -234,10 +238,11 @@ def set_rates(model: nn.Module, rates: dict[str, float]) -> nn.Module:
     """
     layers = tunable_layers(model)
     kinds = {TUNABLE_LAYERS[type(layer)][0] for layer in layers}
-    for (method, layer_name) in TUNABLE_LAYERS.values():
+    for method, layer_name in TUNABLE_LAYERS.values():
         if rates.get(method) and method not in kinds:
-            raise ValueError(f"method {method} has no place in this model: add a tunable {layer_name} layer "
-                             f"where it should act")
+            raise ValueError(
+                f"method {method} has no place in this model: add a tunable {layer_name} layer where it should act"
+            )
     for layer in layers:
         layer.p = check_probability("p", rates.get(TUNABLE_LAYERS[type(layer)][0], 0.0))
     return model

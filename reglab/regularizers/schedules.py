@@ -5,8 +5,8 @@ A schedule is any callable ``step -> factor``; λ_t = λ · s(t). Constant is th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from reglab.validation import check_count
 

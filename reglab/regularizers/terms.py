@@ -6,9 +6,9 @@ normalization layer. Biases and normalization scales/shifts are left alone unles
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
-from typing import Callable, Iterable, Sequence
 
 from torch import Tensor, nn
 
@@ -68,9 +68,11 @@ class Term:
 
     def __post_init__(self) -> None:
         if self.mode not in ("loss", "proximal"):
-            raise ValueError(f"Invalid value for argument mode: expected 'loss' or 'proximal'. Received: mode={self.mode!r}")
+            raise ValueError(
+                f"Invalid value for argument mode: expected 'loss' or 'proximal'. Received: mode={self.mode!r}"
+            )
 
-    def bind(self, model: nn.Module) -> "BoundTerm":
+    def bind(self, model: nn.Module) -> BoundTerm:
         return BoundTerm(self, select_parameters(model, self.params))
 
 
@@ -94,7 +96,9 @@ class BoundTerm:
     def describe(self) -> str:
         size = sum(p.numel() for _, p in self.named)
         names = ", ".join(n for n, _ in self.named) or "nothing"
-        return f"{self.term.penalty.describe()} as {self.term.mode}: {len(self.named)} tensors, {size:,} values ({names})"
+        return (
+            f"{self.term.penalty.describe()} as {self.term.mode}: {len(self.named)} tensors, {size:,} values ({names})"
+        )
 
 
 def summarize(model: nn.Module, terms: Iterable[Term]) -> str:

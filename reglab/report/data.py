@@ -321,7 +321,12 @@ def run_info(study: StudyRecord, trials: list[TrialRecord]) -> RunInfo:
     )
 
 
-PYTHON_ONLY = ("loss", "metric", "greater_is_better", "num_workers")  # settings a study takes from Python only, without a flag
+PYTHON_ONLY = (
+    "loss",
+    "metric",
+    "greater_is_better",
+    "num_workers",
+)  # settings a study takes from Python only, without a flag
 
 
 def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:

@@ -357,6 +357,4 @@ def regularization_path(
             n_iter[i] = _coordinate_descent(gram, xty, n, null_loss, strength, rho, w, tol, max_iter)
             coefs[i] = w
     norms = np.linalg.norm(coefs, ord=2 if penalty == "l2" else 1, axis=1)
-    return Path(
-        grid, coefs, data.intercept(coefs), np.count_nonzero(coefs, axis=1), norms, n_iter, penalty, float(rho)
-    )
+    return Path(grid, coefs, data.intercept(coefs), np.count_nonzero(coefs, axis=1), norms, n_iter, penalty, float(rho))

@@ -39,6 +39,7 @@ RULES = ("1se", "min")
 
 def _delegated(method: str):
     """``method`` of the chosen ``best_estimator_``; it exists when the estimator has it."""
+
     def call(self, X):
         check_is_fitted(self, "best_estimator_")
         return getattr(self.best_estimator_, method)(X)
@@ -102,13 +103,16 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
     def _grids(self) -> dict[str, list]:
         """The grids as {parameter: list of values}, checked against the estimator's parameters."""
         if not isinstance(self.grids, Mapping) or not self.grids:
-            raise ValueError("grids must be a non-empty dict of parameter -> values, as {'l2': [1e-4, 1e-3]}; "
-                             f"got {self.grids!r}")
+            raise ValueError(
+                f"grids must be a non-empty dict of parameter -> values, as {{'l2': [1e-4, 1e-3]}}; got {self.grids!r}"
+            )
         known = self.estimator.get_params()
         unknown = [name for name in (*self.grids, *(self.stronger or {})) if name not in known]
         if unknown:
-            raise ValueError(f"{type(self.estimator).__name__} has no parameter {unknown[0]!r} to tune: "
-                             f"use one of {', '.join(sorted(known))}")
+            raise ValueError(
+                f"{type(self.estimator).__name__} has no parameter {unknown[0]!r} to tune: "
+                f"use one of {', '.join(sorted(known))}"
+            )
         grids = {}
         for name, grid in self.grids.items():
             if isinstance(grid, (str, bytes)) or not isinstance(grid, (Sequence, np.ndarray)):
@@ -122,8 +126,9 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
         given = (self.stronger or {}).get(name)
         if given is not None:
             if given not in DIRECTIONS:
-                raise ValueError(f"Invalid value for stronger[{name!r}]: expected one of {DIRECTIONS}. "
-                                 f"Received: {given!r}")
+                raise ValueError(
+                    f"Invalid value for stronger[{name!r}]: expected one of {DIRECTIONS}. Received: {given!r}"
+                )
             return given
         method = METHOD_OF.get(name.rsplit("__", 1)[-1])  # a reglab strength, also as a pipeline's step__name
         return METHODS[method].stronger if method else "larger"
@@ -131,6 +136,7 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
     def _strength_ranks(self, grids: dict[str, list], points: list[dict]) -> np.ndarray:
         """Each point's rank from weakest (0) to strongest, knob by knob in the grids' order; a knob whose
         values are not all numbers is ordered as its grid lists them (later is stronger)."""
+
         def key(name: str, value) -> float:
             if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in grids[name]):
                 return float(value) if self._direction(name) == "larger" else -float(value)
@@ -143,19 +149,31 @@ class RegularizationCV(MetaEstimatorMixin, BaseEstimator):
 
     def _scores(self, X, y, points: list[dict], folds: list) -> np.ndarray:
         """(points, folds) test scores, one fit at a time by scikit-learn's ``cross_validate``."""
-        return np.array([
-            cross_validate(clone(self.estimator).set_params(**point), X, y, cv=folds, scoring=self.scoring,
-                           n_jobs=self.n_jobs, error_score="raise")["test_score"]
-            for point in points
-        ])
+        return np.array(
+            [
+                cross_validate(
+                    clone(self.estimator).set_params(**point),
+                    X,
+                    y,
+                    cv=folds,
+                    scoring=self.scoring,
+                    n_jobs=self.n_jobs,
+                    error_score="raise",
+                )["test_score"]
+                for point in points
+            ]
+        )
 
     def _stacked_scores(self, X, y, points: list[dict], folds: list) -> np.ndarray:
         """(points, folds) scores of a reglab estimator: every fit one job, run by the engine's ``auto``
         strategy; a trial's ``eval_metric`` (accuracy or R²) is the estimator's ``score`` on its fold."""
         estimators = [clone(self.estimator).set_params(**point) for point in points]
         dataset = estimators[0]._dataset(X, y)
-        jobs = [Job((i, k), estimator.trial_config(), train, test)
-                for i, estimator in enumerate(estimators) for k, (train, test) in enumerate(folds)]
+        jobs = [
+            Job((i, k), estimator.trial_config(), train, test)
+            for i, estimator in enumerate(estimators)
+            for k, (train, test) in enumerate(folds)
+        ]
         scores = np.full((len(points), len(folds)), np.nan)
 
         def record(job: Job, result) -> None:
@@ -210,8 +228,10 @@ def _cv_results(points: list[dict], scores: np.ndarray) -> dict:
             probe = np.array(values)
         except ValueError:  # sequences of different lengths
             probe = np.array([], dtype=object)
-        column = np.ma.MaskedArray(np.empty(len(values), dtype=probe.dtype if probe.dtype.kind != "U" and
-                                            probe.ndim == 1 else object), mask=True)
+        column = np.ma.MaskedArray(
+            np.empty(len(values), dtype=probe.dtype if probe.dtype.kind != "U" and probe.ndim == 1 else object),
+            mask=True,
+        )
         for i, value in enumerate(values):  # as GridSearchCV fills it, so a tuple stays one value
             column[i] = value
         results[f"param_{name}"] = column

@@ -37,8 +37,21 @@ from reglab.rows import EVAL_BATCH
 from reglab.training import FitConfig, fit
 from reglab.trial import TrialConfig, build_model, prepare, training_rows
 
-STRENGTHS = ("l1", "l2", "elasticnet", "l1_ratio", "grouplasso", "decay", "dropout", "gaussian_dropout",
-             "dropconnect", "spatial_dropout", "maxnorm", "early_stopping", "noise")
+STRENGTHS = (
+    "l1",
+    "l2",
+    "elasticnet",
+    "l1_ratio",
+    "grouplasso",
+    "decay",
+    "dropout",
+    "gaussian_dropout",
+    "dropconnect",
+    "spatial_dropout",
+    "maxnorm",
+    "early_stopping",
+    "noise",
+)
 METHOD_OF = {method.field: method.name for method in METHODS.values()}  # parameter -> method name in a spec
 SEED_LIMIT = 2**32
 
@@ -107,8 +120,9 @@ class RegularizedNet(BaseEstimator):
         """The spec with the strength parameters applied (a method set in both places is refused)."""
         spec = self.regularization
         if not isinstance(spec, str):
-            raise TypeError("regularization must be a spec string such as 'l2=1e-3+dropout=0.3', "
-                            f"not {type(spec).__name__}")
+            raise TypeError(
+                f"regularization must be a spec string such as 'l2=1e-3+dropout=0.3', not {type(spec).__name__}"
+            )
         reg = Regularization.parse(spec)
         valued = {token.partition("=")[0].strip() for token in spec.split("+") if "=" in token}
         for name in STRENGTHS:
@@ -117,8 +131,10 @@ class RegularizedNet(BaseEstimator):
                 continue
             method = METHOD_OF[name]
             if method in valued:
-                raise ValueError(f"{method} is set twice, in regularization={spec!r} and as {name}={value!r}: "
-                                 f"set it in one place (a bare {method} in the spec takes the parameter)")
+                raise ValueError(
+                    f"{method} is set twice, in regularization={spec!r} and as {name}={value!r}: "
+                    f"set it in one place (a bare {method} in the spec takes the parameter)"
+                )
             reg = reg.with_value(method, value)
         if self.l1_ratio is not None and not reg.elasticnet:
             raise ValueError(f"l1_ratio={self.l1_ratio!r} is the elastic net's ρ: set elasticnet too")
@@ -136,16 +152,26 @@ class RegularizedNet(BaseEstimator):
         return ModelSpec(kind="mlp" if hidden else "linear", hidden=hidden, activation=self.activation)
 
     def _fit_config(self) -> FitConfig:
-        return FitConfig(task=self.task, optimizer=self.optimizer, lr=self.learning_rate, momentum=self.momentum,
-                         epochs=self.epochs, batch_size=self.batch_size, seed=self._seed(), device=self.device)
+        return FitConfig(
+            task=self.task,
+            optimizer=self.optimizer,
+            lr=self.learning_rate,
+            momentum=self.momentum,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self._seed(),
+            device=self.device,
+        )
 
     def _seed(self) -> int:
         state = self.random_state
         if state is None or isinstance(state, np.random.RandomState):
             return int(check_random_state(state).randint(SEED_LIMIT, dtype=np.int64))
         if isinstance(state, bool) or not isinstance(state, numbers.Integral) or not 0 <= state < SEED_LIMIT:
-            raise ValueError(f"Invalid value for argument random_state: expected None, a RandomState or an integer "
-                             f"in [0, 2**32). Received: random_state={state!r}")
+            raise ValueError(
+                f"Invalid value for argument random_state: expected None, a RandomState or an integer "
+                f"in [0, 2**32). Received: random_state={state!r}"
+            )
         return int(state)
 
     # -- fitting ------------------------------------------------------------------------------------------
@@ -173,11 +199,20 @@ class RegularizedNet(BaseEstimator):
         with intra_op_threads(TRIAL_THREADS):
             torch.manual_seed(config.fit.seed)
             model = build_model(dataset, config)
-            result = fit(model, train, monitor if len(monitor_rows) else None, config=config.fit,
-                         regularizers=config.regularization.loop_regularizers(model))
+            result = fit(
+                model,
+                train,
+                monitor if len(monitor_rows) else None,
+                config=config.fit,
+                regularizers=config.regularization.loop_regularizers(model),
+            )
         if result.outcome == "diverged":
-            warnings.warn(f"training diverged (a NaN or infinite loss) in epoch {len(result.history)}: "
-                          "lower learning_rate or the strengths", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"training diverged (a NaN or infinite loss) in epoch {len(result.history)}: "
+                "lower learning_rate or the strengths",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         # ``prepare`` fitted the same transforms on the same rows; kept here for new samples
         self._standardizer = Standardizer.fit(dataset.X[fit_rows])
         y = dataset.y[fit_rows]

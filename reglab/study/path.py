@@ -16,12 +16,21 @@ from reglab.selection import cv_curve, lasso_ic, regularization_path, ridge_gcv
 from reglab.selection.linear import PENALTIES
 
 
-def path_study(dataset: Dataset, penalty: str = "l1", l1_ratio: float = 0.5, n_strengths: int = 30,
-               folds: int = 5, seed: int = 0, test_size: float = 0.25) -> dict:
+def path_study(
+    dataset: Dataset,
+    penalty: str = "l1",
+    l1_ratio: float = 0.5,
+    n_strengths: int = 30,
+    folds: int = 5,
+    seed: int = 0,
+    test_size: float = 0.25,
+) -> dict:
     """The path and its choices as a plain dict (what the store keeps as the study's summary)."""
     if dataset.task != "regression":
-        raise ValueError(f"reglab path fits penalized least squares: {dataset.name!r} is a classification set; "
-                         "use a regression set such as diabetes, sparse, line or poly")
+        raise ValueError(
+            f"reglab path fits penalized least squares: {dataset.name!r} is a classification set; "
+            "use a regression set such as diabetes, sparse, line or poly"
+        )
     if penalty not in PENALTIES:
         raise ValueError(f"unknown penalty {penalty!r} for a path: use one of {', '.join(PENALTIES)}")
     X = dataset.X.reshape(dataset.n_samples, -1).astype(np.float64)
@@ -34,10 +43,16 @@ def path_study(dataset: Dataset, penalty: str = "l1", l1_ratio: float = 0.5, n_s
     grid = np.logspace(2, -5, n_strengths) if penalty == "l2" else None
     path = regularization_path(X_train, y_train, penalty, strengths=grid, l1_ratio=l1_ratio, n_strengths=n_strengths)
     strengths = path.strengths
-    fold_mse = np.column_stack([
-        _mse(regularization_path(X_train[a], y_train[a], penalty, strengths=strengths, l1_ratio=l1_ratio), X_train[b], y_train[b])
-        for a, b in kfold_splits(y_train, folds, seed, stratify=False)
-    ])
+    fold_mse = np.column_stack(
+        [
+            _mse(
+                regularization_path(X_train[a], y_train[a], penalty, strengths=strengths, l1_ratio=l1_ratio),
+                X_train[b],
+                y_train[b],
+            )
+            for a, b in kfold_splits(y_train, folds, seed, stratify=False)
+        ]
+    )
     curve = cv_curve(strengths, fold_mse, "larger")
     choices = {"cv_min": float(strengths[curve.best_index]), "cv_1se": float(strengths[curve.one_se_index])}
     if penalty == "l1" and len(train) > X.shape[1] + 1:  # AIC/BIC need the least-squares noise estimate

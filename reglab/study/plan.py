@@ -81,8 +81,15 @@ def cv_trials(settings: StudySettings, method: str, task: str) -> list[PlannedTr
     if not reg.tuned:
         return []
     return [
-        PlannedTrial(f"{method}|{point_label(point)}|cv|fold={fold}|seed={seed}", method, "cv", fold, seed, point,
-                     trial_config(settings, method, point, task, seed))
+        PlannedTrial(
+            f"{method}|{point_label(point)}|cv|fold={fold}|seed={seed}",
+            method,
+            "cv",
+            fold,
+            seed,
+            point,
+            trial_config(settings, method, point, task, seed),
+        )
         for seed in range(settings.seeds)
         for point in grid_points(settings, reg)
         for fold in range(settings.folds)
@@ -96,8 +103,15 @@ def test_trial_key(method: str, point: dict, seed: int) -> str:
 
 def test_trial(settings: StudySettings, method: str, point: dict, task: str, seed: int) -> PlannedTrial:
     """The refit of a chosen point on a seed's whole training part, scored on its test split."""
-    return PlannedTrial(test_trial_key(method, point, seed), method, "test", None, seed, point,
-                        trial_config(settings, method, point, task, seed))
+    return PlannedTrial(
+        test_trial_key(method, point, seed),
+        method,
+        "test",
+        None,
+        seed,
+        point,
+        trial_config(settings, method, point, task, seed),
+    )
 
 
 def stronger_direction(reg: Regularization) -> str:

@@ -7,22 +7,22 @@ again, so ``resume=True`` after a crash finishes the study with the same final t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from reglab.data import Dataset, as_dataset
 from reglab.engine import Job, JobResult, run_sequential
-
-Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
 from reglab.store import Store, StoreError
 from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, grid_points, seed_split, test_trial, trial_config
 from reglab.study.settings import StudySettings
+from reglab.study.summary import StudySummary, choose, summarize_study
 from reglab.training import resolve_device
 from reglab.trial import check_setup
-from reglab.study.summary import StudySummary, choose, summarize_study
+
+Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]
 
 Progress = Callable[[int, int], None]  # (finished, total)
 
@@ -44,13 +44,22 @@ def run_study(
     ``kind`` names the command that runs it ("compare" or "tune"), stored with its settings.
     """
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f'device {settings.device!r} asked for, but this machine has no CUDA device: use device="cpu" or device="auto"')
+        raise ValueError(
+            f"device {settings.device!r} asked for, but this machine has no CUDA device: "
+            'use device="cpu" or device="auto"'
+        )
     if dataset is None:
-        dataset = as_dataset(settings.data, target=settings.target, impute=settings.impute, test_data=settings.test_data)
-    splits = {seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)}  # bad splits fail before the store is touched
+        dataset = as_dataset(
+            settings.data, target=settings.target, impute=settings.impute, test_data=settings.test_data
+        )
+    splits = {
+        seed: seed_split(dataset, settings, seed) for seed in range(settings.seeds)
+    }  # bad splits fail before the store is touched
     for method in settings.methods:  # so do setups that no trial could train: one per set of layers in use
-        configs = (trial_config(settings, method, point, dataset.task, 0)
-                   for point in grid_points(settings, settings.regularization(method)))
+        configs = (
+            trial_config(settings, method, point, dataset.task, 0)
+            for point in grid_points(settings, settings.regularization(method))
+        )
         in_use = {frozenset(k for k, v in c.regularization.to_dict().items() if v): c for c in configs}
         for config in in_use.values():
             check_setup(dataset, config)
@@ -68,9 +77,20 @@ def run_study(
 
         def commit(job: Job, result: JobResult) -> None:
             t: PlannedTrial = job.tag
-            store.record_trial(study.id, t.key, t.method, t.stage, t.fold, t.seed,
-                               {"point": t.point, **t.config.to_dict()}, result.status, {**result.metrics, "ran": result.ran},
-                               result.seconds, result.history, result.error)
+            store.record_trial(
+                study.id,
+                t.key,
+                t.method,
+                t.stage,
+                t.fold,
+                t.seed,
+                {"point": t.point, **t.config.to_dict()},
+                result.status,
+                {**result.metrics, "ran": result.ran},
+                result.seconds,
+                result.history,
+                result.error,
+            )
             counter[0] += 1
             if progress:
                 progress(counter[0], total)
@@ -81,8 +101,11 @@ def run_study(
 
     run(cv)
     records = store.trials(study.id)
-    tests = [test_trial(planned, method, choose(settings, method, seed, records)[0], dataset.task, seed)
-             for method in settings.methods for seed in range(settings.seeds)]
+    tests = [
+        test_trial(planned, method, choose(settings, method, seed, records)[0], dataset.task, seed)
+        for method in settings.methods
+        for seed in range(settings.seeds)
+    ]
     counter[0] += len(store.finished_keys(study.id) & {t.key for t in tests})
     run(tests)
     summary = summarize_study(settings, store.trials(study.id), dataset.task)
@@ -98,8 +121,12 @@ def study_name(store: Store, settings: StudySettings, kind: str, name: str | Non
     studies = store.studies()
     if resume:
         given = json.loads(json.dumps(settings.to_dict()))
-        same = [s for s in studies if s.settings.get("kind", kind) == kind
-                and {key: value for key, value in s.settings.items() if key != "kind"} == given]
+        same = [
+            s
+            for s in studies
+            if s.settings.get("kind", kind) == kind
+            and {key: value for key, value in s.settings.items() if key != "kind"} == given
+        ]
         if not same:
             raise ValueError(f"no study with these settings in {store.path} to resume: pass name=NAME")
         return same[-1].name

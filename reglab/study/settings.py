@@ -6,19 +6,18 @@ keys (``from_toml``); command-line flags override it.
 
 from __future__ import annotations
 
-import math
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
-from reglab.methods import METHODS, Regularization
 from reglab.custom_model import CustomModel
-from reglab.models import ModelSpec
 from reglab.importer import import_object, is_import_string
+from reglab.methods import METHODS, Regularization
+from reglab.models import ModelSpec
 from reglab.training import FitConfig, callable_name
-from reglab.validation import check_count
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +27,51 @@ else:  # pragma: no cover
 DEFAULT_METHODS = ("none", "l1", "l2", "dropout", "early-stopping", "l2+dropout")
 RULES = ("1se", "min")
 TEST_SPLITS = ("given", "random")
+
+
+def _optional(kind: type) -> Callable[[object], bool]:
+    return lambda value: value is None or isinstance(value, kind)
+
+
+def _integer(minimum: int) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _fraction(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+
+
+def _device(value: object) -> bool:
+    """A device's name, not whether this machine has it (a stored study is shown anywhere)."""
+    try:
+        return isinstance(value, str) and (value == "auto" or torch.device(value) is not None)
+    except RuntimeError:
+        return False
+
+
+# field -> (does it accept the value, what it expects): the fields whose checks are not another value's own
+CONSTRAINTS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "data": (lambda v: isinstance(v, str), "a dataset name, path or import string"),
+    "target": (_optional(str), "a column name"),
+    "impute": (lambda v: isinstance(v, bool), "true or false"),
+    "test_data": (_optional(str), "a dataset name, path or import string"),
+    "methods": (
+        lambda v: isinstance(v, str) or isinstance(v, (list, tuple)) and all(isinstance(m, str) for m in v),
+        'a list of method specs such as ["none", "l2"]',
+    ),
+    "folds": (_integer(2), "an integer >= 2"),
+    "seeds": (_integer(1), "an integer >= 1"),
+    "test_size": (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
+        "a number in (0, 1)",
+    ),
+    "test_split": (lambda v: v in TEST_SPLITS, f"one of {TEST_SPLITS}"),
+    "grid_size": (_integer(1), "an integer >= 1"),
+    "grids": (lambda v: isinstance(v, dict), "a table such as {l2 = [1e-4, 1e-3]}"),
+    "rule": (lambda v: v in RULES, f"one of {RULES}"),
+    "penalty_mode": (lambda v: v in ("proximal", "loss"), "proximal or loss"),
+    "device": (_device, "auto, cpu, cuda or cuda:N"),
+}
 
 
 @dataclass(frozen=True)
@@ -59,20 +103,12 @@ class StudySettings:
 
     def __post_init__(self) -> None:
         # A study file gives values of any TOML type: wrong types get the same one-line errors as wrong values.
-        methods = self.methods.split(",") if isinstance(self.methods, str) else self.methods  # "none,l2" as on the command line
-        if not isinstance(methods, (list, tuple)) or not all(isinstance(m, str) for m in methods):
-            raise ValueError(f"Invalid value for argument methods: expected a list of method specs such as "
-                             f"[\"none\", \"l2\"]. Received: methods={self.methods!r}")
+        for name, (accepts, expected) in CONSTRAINTS.items():
+            value = getattr(self, name)
+            if not accepts(value):
+                raise ValueError(f"Invalid value for argument {name}: expected {expected}. Received: {name}={value!r}")
+        methods = self.methods.split(",") if isinstance(self.methods, str) else self.methods  # "none,l2" as typed
         object.__setattr__(self, "methods", tuple(m.strip() for m in methods if m.strip()))
-        if not isinstance(self.data, str):
-            raise ValueError(f"Invalid value for argument data: expected a dataset name or path. Received: data={self.data!r}")
-        if not isinstance(self.target, (str, type(None))):
-            raise ValueError(f"Invalid value for argument target: expected a column name. Received: target={self.target!r}")
-        if not isinstance(self.test_data, (str, type(None))):
-            raise ValueError(f"Invalid value for argument test_data: expected a dataset name, path or import string. "
-                             f"Received: test_data={self.test_data!r}")
-        if not isinstance(self.impute, bool):
-            raise ValueError(f"Invalid value for argument impute: expected true or false. Received: impute={self.impute!r}")
         if not self.methods:
             raise ValueError('no methods given: name at least one, e.g. methods=["none", "l2", "dropout"]')
         seen: dict[Regularization, str] = {}
@@ -82,35 +118,18 @@ class StudySettings:
             if reg in seen:
                 raise ValueError(f"methods {seen[reg]!r} and {spec!r} are the same: give each method once")
             seen[reg] = spec
-        if not isinstance(self.grids, dict):
-            raise ValueError(f"Invalid value for argument grids: expected a table such as {{l2 = [1e-4, 1e-3]}}. Received: grids={self.grids!r}")
         for name, grid in self.grids.items():
             if name not in METHODS:
                 raise ValueError(f"unknown method {name!r} in grids: use one of {', '.join(METHODS)}")
             if not isinstance(grid, (list, tuple)) or not grid:
-                raise ValueError(f"the grid of {name} must be a list of values, such as {name} = "
-                                 f"{list(METHODS[name].grid[:2])}. Received: {grid!r}")
+                raise ValueError(
+                    f"the grid of {name} must be a list of values, such as {name} = "
+                    f"{list(METHODS[name].grid[:2])}. Received: {grid!r}"
+                )
             for value in grid:
                 METHODS[name].check(name, value)
-        check_count("folds", self.folds, minimum=2)
-        check_count("seeds", self.seeds)
-        check_count("grid_size", self.grid_size)
-        if isinstance(self.test_size, bool) or not isinstance(self.test_size, (int, float)) or not 0 < self.test_size < 1 or math.isnan(self.test_size):
-            raise ValueError(f"Invalid value for argument test_size: expected a number in (0, 1). Received: test_size={self.test_size!r}")
-        if self.test_split not in TEST_SPLITS:
-            raise ValueError(f"Invalid value for argument test_split: expected one of {TEST_SPLITS}. "
-                             f"Received: test_split={self.test_split!r}")
-        if self.rule not in RULES:
-            raise ValueError(f"Invalid value for argument rule: expected one of {RULES}. Received: rule={self.rule!r}")
-        if self.penalty_mode not in ("proximal", "loss"):
-            raise ValueError(f"Invalid value for argument penalty_mode: expected proximal or loss. Received: {self.penalty_mode!r}")
         object.__setattr__(self, "params", Regularization(params=self.params).params)  # patterns, as a tuple
         self._fit_config("classification", 0)  # validates optimizer, lr, epochs, batch size, loss, metric
-        try:  # the device's name, not whether this machine has it (a stored study is shown anywhere)
-            if not isinstance(self.device, str) or self.device != "auto" and torch.device(self.device) is None:
-                raise TypeError
-        except (TypeError, RuntimeError):
-            raise ValueError(f"Invalid value for argument device: expected auto, cpu, cuda or cuda:N. Received: device={self.device!r}") from None
 
     def grid(self, name: str) -> tuple[float, ...]:
         """The values tried for one tuned method: the explicit grid, or ``grid_size`` points of its default."""
@@ -120,7 +139,11 @@ class StudySettings:
         if self.grid_size >= len(full):
             return full
         step = (len(full) - 1) / max(self.grid_size - 1, 1)
-        return tuple(full[round(i * step)] for i in range(self.grid_size)) if self.grid_size > 1 else (METHODS[name].default,)
+        return (
+            tuple(full[round(i * step)] for i in range(self.grid_size))
+            if self.grid_size > 1
+            else (METHODS[name].default,)
+        )
 
     def regularization(self, spec: str) -> Regularization:
         return replace(Regularization.parse(spec), proximal=self.penalty_mode == "proximal", params=self.params)
@@ -128,14 +151,25 @@ class StudySettings:
     def fit_config(self, task: str, seed: int) -> FitConfig:
         for name in ("loss", "metric"):
             if isinstance(getattr(self, name), str):
-                raise ValueError(f"the store keeps the {name} {getattr(self, name)}'s name, not its code: pass it again")
+                raise ValueError(
+                    f"the store keeps the {name} {getattr(self, name)}'s name, not its code: pass it again"
+                )
         return self._fit_config(task, seed)
 
     def _fit_config(self, task: str, seed: int) -> FitConfig:
         own = {name: getattr(self, name) for name in ("loss", "metric") if not isinstance(getattr(self, name), str)}
-        return FitConfig(task=task, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
-                         seed=seed, device=self.device, num_workers=self.num_workers,
-                         greater_is_better=self.greater_is_better, **own)
+        return FitConfig(
+            task=task,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=seed,
+            device=self.device,
+            num_workers=self.num_workers,
+            greater_is_better=self.greater_is_better,
+            **own,
+        )
 
     def objective_names(self) -> tuple[str | None, str | None]:
         return tuple(v if isinstance(v, str) or v is None else callable_name(v) for v in (self.loss, self.metric))
@@ -154,7 +188,7 @@ class StudySettings:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "StudySettings":
+    def from_dict(cls, data: dict) -> StudySettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -212,5 +246,7 @@ def _grid_values(name: str, values: object) -> tuple[float, ...]:
             raise TypeError
         return tuple(float(x) for x in values)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise ValueError(f"Invalid value for argument grids.{name}: expected a list of numbers such as [1e-4, 1e-3]. "
-                         f"Received: {name}={values!r}") from None
+        raise ValueError(
+            f"Invalid value for argument grids.{name}: expected a list of numbers such as [1e-4, 1e-3]. "
+            f"Received: {name}={values!r}"
+        ) from None

@@ -65,7 +65,9 @@ def summarize_study(settings: StudySettings, records: list[TrialRecord], task: s
     for s in summaries:
         if baseline is not None and s is not baseline:
             s.vs_baseline = _paired(s.test_values, baseline.test_values)
-    ranked = sorted((s for s in summaries if math.isfinite(s.test_metric.mean)), key=lambda s: -sign * s.test_metric.mean)
+    ranked = sorted(
+        (s for s in summaries if math.isfinite(s.test_metric.mean)), key=lambda s: -sign * s.test_metric.mean
+    )
     winner = ranked[0] if ranked else None
     runner_up = ranked[1] if len(ranked) > 1 else None
     lead = _paired(winner.test_values, runner_up.test_values) if winner and runner_up else None

@@ -32,7 +32,8 @@ class Result:
     stderr: str
 
     def __str__(self) -> str:  # what a failing assertion shows
-        return f"reglab {' '.join(self.args)} -> {self.returncode}\n--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
+        head = f"reglab {' '.join(self.args)} -> {self.returncode}"
+        return f"{head}\n--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
 
     @property
     def stderr_lines(self) -> list[str]:
@@ -73,13 +74,28 @@ class CLI:
         self.cwd = Path(cwd)
 
     def __call__(self, *args: str, cwd: Path | None = None, timeout: float = TIMEOUT_S) -> Result:
-        done = subprocess.run(command(*args), cwd=cwd or self.cwd, env=env(), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command(*args),
+            cwd=cwd or self.cwd,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         return Result(tuple(map(str, args)), done.returncode, done.stdout, done.stderr)
 
     def popen(self, *args: str, cwd: Path | None = None, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(command(*args), cwd=cwd or self.cwd, env=env(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+        return subprocess.Popen(
+            command(*args),
+            cwd=cwd or self.cwd,
+            env=env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
+        )
 
     def many(self, *runs: tuple[str, ...] | list[str]) -> list[Result]:
         """Several commands side by side (as many at once as there are cores, at least 2), results in order."""
@@ -94,7 +110,7 @@ def cli(tmp_path: Path) -> CLI:
 
 
 @pytest.fixture(scope="session")
-def finished(tmp_path_factory) -> "Finished":
+def finished(tmp_path_factory) -> Finished:
     """One tiny study (``TINY``) run once for the session: its store (copy it before writing to it) and its JSON."""
     where = tmp_path_factory.mktemp("finished")
     result = CLI(where)("compare", *TINY, "--store", "base.sqlite", "--name", "base", "--json")
@@ -118,7 +134,9 @@ def stored_trials(path: Path) -> list[tuple]:
 
 def stored_studies(path: Path) -> list[tuple]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return conn.execute("SELECT id, name, settings, status, created, finished, summary FROM studies ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT id, name, settings, status, created, finished, summary FROM studies ORDER BY id"
+        ).fetchall()
 
 
 def integrity(path: Path) -> str:
@@ -126,8 +144,21 @@ def integrity(path: Path) -> str:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-TABLE_FIELDS = ("method", "chosen", "chosen_label", "train_metric", "test_metric", "gap", "zeros", "weight_norm",
-                "units_pruned", "outcome", "test_values", "vs_baseline", "curves")
+TABLE_FIELDS = (
+    "method",
+    "chosen",
+    "chosen_label",
+    "train_metric",
+    "test_metric",
+    "gap",
+    "zeros",
+    "weight_norm",
+    "units_pruned",
+    "outcome",
+    "test_values",
+    "vs_baseline",
+    "curves",
+)
 
 
 def table_of(output: dict) -> dict:
@@ -152,7 +183,12 @@ def assert_same(a, b, where: str = "", tol: float = 1e-9) -> None:
         assert len(a) == len(b), f"{where}: lengths {len(a)} != {len(b)}"
         for i, (x, y) in enumerate(zip(a, b)):
             assert_same(x, y, f"{where}[{i}]", tol)
-    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+    elif (
+        isinstance(a, (int, float))
+        and isinstance(b, (int, float))
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         assert math.isclose(a, b, rel_tol=tol, abs_tol=tol), f"{where}: {a!r} != {b!r}"
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
@@ -163,6 +199,16 @@ def rl():
     """The helpers above, for test modules (under --import-mode=importlib they cannot import this file)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(Result=Result, TINY=TINY, strict_json=strict_json, stored_trials=stored_trials, stored_studies=stored_studies,
-                           integrity=integrity, table_of=table_of, assert_same=assert_same, CLI=CLI, env=env,
-                           command=command)
+    return SimpleNamespace(
+        Result=Result,
+        TINY=TINY,
+        strict_json=strict_json,
+        stored_trials=stored_trials,
+        stored_studies=stored_studies,
+        integrity=integrity,
+        table_of=table_of,
+        assert_same=assert_same,
+        CLI=CLI,
+        env=env,
+        command=command,
+    )

@@ -32,71 +32,204 @@ def case(*args: str, says: tuple[str, ...], exception: type[BaseException] = Val
 # Every compare below points at pre.sqlite, a copy of a finished study's store: none may change it.
 STORE = ("--store", "pre.sqlite")
 CASES = {
-    "unknown-dataset": case("compare", "--data", "nosuch", *QUICK, *STORE, says=("'nosuch'", "use one of", "wine", ".csv")),
-    "unknown-method": case("compare", "--data", "wine", "--methods", "none,l3", *STORE, says=("'l3'", "use one of", "l2")),
-    "unknown-option": case("compare", "--data", "wine", "--bogus", *STORE, says=("--bogus", "reglab compare --help"),
-                           exception=SystemExit),
-    "bad-int-option": case("compare", "--folds", "two", *STORE, says=("--folds", "'two'", "reglab compare --help"),
-                           exception=SystemExit),
-    "negative-strength": case("compare", "--data", "wine", "--methods", "none,l2=-1", *STORE, says=("l2", "non-negative", "-1")),
+    "unknown-dataset": case(
+        "compare", "--data", "nosuch", *QUICK, *STORE, says=("'nosuch'", "use one of", "wine", ".csv")
+    ),
+    "unknown-method": case(
+        "compare", "--data", "wine", "--methods", "none,l3", *STORE, says=("'l3'", "use one of", "l2")
+    ),
+    "unknown-option": case(
+        "compare", "--data", "wine", "--bogus", *STORE, says=("--bogus", "reglab compare --help"), exception=SystemExit
+    ),
+    "bad-int-option": case(
+        "compare", "--folds", "two", *STORE, says=("--folds", "'two'", "reglab compare --help"), exception=SystemExit
+    ),
+    "negative-strength": case(
+        "compare", "--data", "wine", "--methods", "none,l2=-1", *STORE, says=("l2", "non-negative", "-1")
+    ),
     "nan-strength": case("compare", "--data", "wine", "--methods", "l2=nan", *STORE, says=("l2", "finite", "nan")),
     "dropout-1": case("compare", "--data", "wine", "--methods", "dropout=1", *STORE, says=("dropout", "[0, 1)", "1.0")),
-    "dropout-1.5": case("compare", "--data", "wine", "--methods", "dropout=1.5", *STORE, says=("dropout", "[0, 1)", "1.5")),
-    "l1-ratio-above-1": case("compare", "--data", "wine", "--methods", "elasticnet+l1_ratio=1.5", *STORE,
-                             says=("l1_ratio", "[0, 1]", "1.5")),
-    "l1-ratio-below-0": case("compare", "--data", "wine", "--methods", "elasticnet=1e-3+l1_ratio=-0.1", *STORE,
-                             says=("l1_ratio", "[0, 1]", "-0.1")),
-    "missing-file": case("compare", "--data", "missing.csv", "--target", "y", *QUICK, *STORE, says=("missing.csv", "not found")),
-    "missing-target-column": case("compare", "--data", "features.csv", "--target", "y", *QUICK, *STORE,
-                                  says=("'y'", "features.csv", "columns are a, b")),
+    "dropout-1.5": case(
+        "compare", "--data", "wine", "--methods", "dropout=1.5", *STORE, says=("dropout", "[0, 1)", "1.5")
+    ),
+    "l1-ratio-above-1": case(
+        "compare", "--data", "wine", "--methods", "elasticnet+l1_ratio=1.5", *STORE, says=("l1_ratio", "[0, 1]", "1.5")
+    ),
+    "l1-ratio-below-0": case(
+        "compare",
+        "--data",
+        "wine",
+        "--methods",
+        "elasticnet=1e-3+l1_ratio=-0.1",
+        *STORE,
+        says=("l1_ratio", "[0, 1]", "-0.1"),
+    ),
+    "missing-file": case(
+        "compare", "--data", "missing.csv", "--target", "y", *QUICK, *STORE, says=("missing.csv", "not found")
+    ),
+    "missing-target-column": case(
+        "compare",
+        "--data",
+        "features.csv",
+        "--target",
+        "y",
+        *QUICK,
+        *STORE,
+        says=("'y'", "features.csv", "columns are a, b"),
+    ),
     "no-target-flag": case("compare", "--data", "small.csv", *QUICK, *STORE, says=("target", "--target", "small.csv")),
-    "header-only-csv": case("compare", "--data", "header.csv", "--target", "y", *QUICK, *STORE, says=("header.csv", "no rows")),
-    "zero-byte-csv": case("compare", "--data", "zero.csv", "--target", "y", *QUICK, *STORE, says=("zero.csv", "no rows")),
-    "text-column-too-many-levels": case("compare", "--data", "ids.csv", "--target", "y", *QUICK, *STORE,
-                                        says=("'name'", "too many categories", "drop it or convert it")),
-    "single-class-target": case("compare", "--data", "oneclass.csv", "--target", "y", *QUICK, *STORE,
-                                says=("'y'", "single class", "at least two")),
-    "nan-without-impute": case("compare", "--data", "holes.csv", "--target", "y", *QUICK, *STORE, says=("b (4)", "--impute")),
-    "more-folds-than-samples": case("compare", "--data", "twenty.csv", "--target", "y", "--folds", "50", "--methods", "none,l2",
-                                    "--seeds", "1", "--epochs", "1", *STORE, says=("50 folds", "at most")),
+    "header-only-csv": case(
+        "compare", "--data", "header.csv", "--target", "y", *QUICK, *STORE, says=("header.csv", "no rows")
+    ),
+    "zero-byte-csv": case(
+        "compare", "--data", "zero.csv", "--target", "y", *QUICK, *STORE, says=("zero.csv", "no rows")
+    ),
+    "text-column-too-many-levels": case(
+        "compare",
+        "--data",
+        "ids.csv",
+        "--target",
+        "y",
+        *QUICK,
+        *STORE,
+        says=("'name'", "too many categories", "drop it or convert it"),
+    ),
+    "single-class-target": case(
+        "compare",
+        "--data",
+        "oneclass.csv",
+        "--target",
+        "y",
+        *QUICK,
+        *STORE,
+        says=("'y'", "single class", "at least two"),
+    ),
+    "nan-without-impute": case(
+        "compare", "--data", "holes.csv", "--target", "y", *QUICK, *STORE, says=("b (4)", "--impute")
+    ),
+    "more-folds-than-samples": case(
+        "compare",
+        "--data",
+        "twenty.csv",
+        "--target",
+        "y",
+        "--folds",
+        "50",
+        "--methods",
+        "none,l2",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        *STORE,
+        says=("50 folds", "at most"),
+    ),
     "grid-not-numbers": case("compare", "--grid", "l2=abc", *TINY, *STORE, says=("--grid", "l2=abc", "numbers")),
     "grid-unknown-method": case("compare", "--grid", "l3=1", *TINY, *STORE, says=("--grid", "l3=1", "NAME one of")),
-    "store-directory-missing": case("compare", *TINY, "--store", "nodir/x.sqlite", says=("nodir", "does not exist", "--store")),
-    "store-not-sqlite": case("compare", *TINY, "--store", "notes.sqlite", says=("notes.sqlite", "not a reglab store", "--store")),
-    "study-exists-without-resume": case("compare", *TINY, "--name", "base", *STORE, says=("'base'", "already exists", "--resume")),
-    "resume-other-settings": case("compare", *TINY, "--epochs", "3", "--name", "base", "--resume", *STORE,
-                                  says=("'base'", "other settings", "epochs")),
+    "store-directory-missing": case(
+        "compare", *TINY, "--store", "nodir/x.sqlite", says=("nodir", "does not exist", "--store")
+    ),
+    "store-not-sqlite": case(
+        "compare", *TINY, "--store", "notes.sqlite", says=("notes.sqlite", "not a reglab store", "--store")
+    ),
+    "study-exists-without-resume": case(
+        "compare", *TINY, "--name", "base", *STORE, says=("'base'", "already exists", "--resume")
+    ),
+    "resume-other-settings": case(
+        "compare",
+        *TINY,
+        "--epochs",
+        "3",
+        "--name",
+        "base",
+        "--resume",
+        *STORE,
+        says=("'base'", "other settings", "epochs"),
+    ),
     "show-unknown-study": case("show", "NOSUCH", *STORE, says=("'NOSUCH'", "known studies: base")),
-    "show-missing-store": case("show", "base", "--store", "absent.sqlite", says=("absent.sqlite", "--store"),
-                               exception=FileNotFoundError),
+    "show-missing-store": case(
+        "show", "base", "--store", "absent.sqlite", says=("absent.sqlite", "--store"), exception=FileNotFoundError
+    ),
     "path-on-classification": case("path", "--data", "wine", *STORE, says=("classification", "'wine'", "diabetes")),
-    "study-file-unknown-key": case("compare", "--study", "bogus.toml", *STORE, says=("unknown study settings", "'colour'", "epochs")),
-    "study-file-missing": case("compare", "--study", "absent.toml", *STORE, says=("absent.toml", "does not exist"),
-                               exception=FileNotFoundError),
+    "study-file-unknown-key": case(
+        "compare", "--study", "bogus.toml", *STORE, says=("unknown study settings", "'colour'", "epochs")
+    ),
+    "study-file-missing": case(
+        "compare", "--study", "absent.toml", *STORE, says=("absent.toml", "does not exist"), exception=FileNotFoundError
+    ),
     "bad-device": case("compare", *TINY, "--device", "tpu", *STORE, says=("device", "'tpu'", "cpu")),
     "tune-nothing-tuned": case("tune", "l2=1e-3", "--data", "wine", *STORE, says=("nothing to tune", "l2")),
-    "spec-empty-value": case("compare", "--data", "wine", "--methods", "none,l2=", *STORE, says=("l2= has no value", "l2=VALUE")),
-    "spec-trailing-plus": case("compare", "--data", "wine", "--methods", "l2+", *STORE, says=("missing in 'l2+'", "join")),
+    "spec-empty-value": case(
+        "compare", "--data", "wine", "--methods", "none,l2=", *STORE, says=("l2= has no value", "l2=VALUE")
+    ),
+    "spec-trailing-plus": case(
+        "compare", "--data", "wine", "--methods", "l2+", *STORE, says=("missing in 'l2+'", "join")
+    ),
     "spec-no-name": case("compare", "--data", "wine", "--methods", "=3", *STORE, says=("missing in '=3'", "join")),
     "spec-twice": case("compare", "--data", "wine", "--methods", "l2+l2=1", *STORE, says=("l2 is given twice", "once")),
     "spec-none-joined": case("compare", "--data", "wine", "--methods", "none+l2", *STORE, says=("none stands alone",)),
-    "same-method-twice": case("compare", "--data", "wine", "--methods", "none,l2=1e-3,none", *STORE,
-                              says=("'none' and 'none' are the same", "once")),
-    "same-methods-reordered": case("compare", "--data", "wine", "--methods", "none,l2+dropout,dropout+l2", *STORE,
-                                   says=("'l2+dropout' and 'dropout+l2' are the same", "once")),
-    "l1-ratio-alone": case("compare", "--data", "wine", "--methods", "l2+l1_ratio=0.5", *STORE,
-                           says=("l1_ratio", "elasticnet+l1_ratio")),
-    "two-dropout-kinds": case("compare", "--data", "wine", "--methods", "dropconnect=0.2+gaussian-dropout=0.3", *STORE,
-                              says=("got gaussian-dropout, dropconnect",)),
+    "same-method-twice": case(
+        "compare",
+        "--data",
+        "wine",
+        "--methods",
+        "none,l2=1e-3,none",
+        *STORE,
+        says=("'none' and 'none' are the same", "once"),
+    ),
+    "same-methods-reordered": case(
+        "compare",
+        "--data",
+        "wine",
+        "--methods",
+        "none,l2+dropout,dropout+l2",
+        *STORE,
+        says=("'l2+dropout' and 'dropout+l2' are the same", "once"),
+    ),
+    "l1-ratio-alone": case(
+        "compare", "--data", "wine", "--methods", "l2+l1_ratio=0.5", *STORE, says=("l1_ratio", "elasticnet+l1_ratio")
+    ),
+    "two-dropout-kinds": case(
+        "compare",
+        "--data",
+        "wine",
+        "--methods",
+        "dropconnect=0.2+gaussian-dropout=0.3",
+        *STORE,
+        says=("got gaussian-dropout, dropconnect",),
+    ),
     "mc-passes-0": case("train", "--data", "wine", "--mc-passes", "0", says=("--mc-passes", "at least 2", "got 0")),
-    "mc-without-dropout": case("train", "--data", "wine", "--reg", "l2=1e-3", "--mc-passes", "5",
-                               says=("--mc-passes needs dropout", "l2=0.001 has none", "--reg dropout=0.3")),
-    "no-layer-for-it": case("compare", "--data", "wine", "--methods", "none,spatial-dropout=0.2", *QUICK[:-2], *STORE,
-                            says=("spatial_dropout", "mlp model has no layer")),
+    "mc-without-dropout": case(
+        "train",
+        "--data",
+        "wine",
+        "--reg",
+        "l2=1e-3",
+        "--mc-passes",
+        "5",
+        says=("--mc-passes needs dropout", "l2=0.001 has none", "--reg dropout=0.3"),
+    ),
+    "no-layer-for-it": case(
+        "compare",
+        "--data",
+        "wine",
+        "--methods",
+        "none,spatial-dropout=0.2",
+        *QUICK[:-2],
+        *STORE,
+        says=("spatial_dropout", "mlp model has no layer"),
+    ),
 }
 # These also run as real subprocesses (about 2 s of imports each): one or more per layer that can fail.
-REAL = ("unknown-option", "unknown-dataset", "nan-without-impute", "more-folds-than-samples", "store-not-sqlite",
-        "study-exists-without-resume", "study-file-unknown-key")
+REAL = (
+    "unknown-option",
+    "unknown-dataset",
+    "nan-without-impute",
+    "more-folds-than-samples",
+    "store-not-sqlite",
+    "study-exists-without-resume",
+    "study-file-unknown-key",
+)
 IMPUTED = ("compare", "--data", "holes.csv", "--target", "y", "--impute", *QUICK, "--store", "imputed.sqlite", "--json")
 DEBUG = {  # the traceback instead of the line, with --debug before and after the subcommand
     "before": ("--debug", *CASES["unknown-dataset"].args),
@@ -116,7 +249,9 @@ def write_inputs(where: Path, finished_store: Path) -> None:
     (where / "ids.csv").write_text("name,y\n" + "".join(f"id{i},{i % 2}\n" for i in range(250)))
     (where / "oneclass.csv").write_text("a,y\n" + "".join(f"{i},yes\n" for i in range(30)))
     # 40 rows, 4 holes in b; two classes
-    (where / "holes.csv").write_text("a,b,y\n" + "".join(f"{i},{'' if i % 10 == 3 else (i * 7) % 11},{i % 2}\n" for i in range(40)))
+    (where / "holes.csv").write_text(
+        "a,b,y\n" + "".join(f"{i},{'' if i % 10 == 3 else (i * 7) % 11},{i % 2}\n" for i in range(40))
+    )
     (where / "twenty.csv").write_text("a,b,y\n" + "".join(f"{i},{(i * i) % 7},{i * 0.5 + i % 3}\n" for i in range(20)))
     (where / "notes.sqlite").write_text("these are my notes, not a database\n" * 20)
     (where / "bogus.toml").write_text('data = "wine"\nmethods = ["none", "l2"]\ncolour = "blue"\n')
@@ -132,8 +267,11 @@ def work(tmp_path_factory, finished) -> Path:
 
 @pytest.fixture(scope="module")
 def before(work: Path, rl) -> dict:
-    return {"notes": sha(work / "notes.sqlite"), "trials": rl.stored_trials(work / "pre.sqlite"),
-            "studies": rl.stored_studies(work / "pre.sqlite")}
+    return {
+        "notes": sha(work / "notes.sqlite"),
+        "trials": rl.stored_trials(work / "pre.sqlite"),
+        "studies": rl.stored_studies(work / "pre.sqlite"),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,15 @@ from rich.console import Console
 
 from reglab.cli.path import path_table
 
-SUMMARY = {"strengths": [100.0, 10.0, 1.0, 0.1, 0.01], "nonzeros": [0, 1, 2, 3, 3], "norms": [0, 1, 2, 3, 3.5],
-           "cv_mean": [5, 4, 3, 3.5, 4], "cv_se": [0.1] * 5, "test_mse": [5, 4, 3, 3.4, 4],
-           "choices": {"cv_min": 1.0, "cv_1se": 10.0, "aic": 0.04, "bic": 0.0}}
+SUMMARY = {
+    "strengths": [100.0, 10.0, 1.0, 0.1, 0.01],
+    "nonzeros": [0, 1, 2, 3, 3],
+    "norms": [0, 1, 2, 3, 3.5],
+    "cv_mean": [5, 4, 3, 3.5, 4],
+    "cv_se": [0.1] * 5,
+    "test_mse": [5, 4, 3, 3.4, 4],
+    "choices": {"cv_min": 1.0, "cv_1se": 10.0, "aic": 0.04, "bic": 0.0},
+}
 
 
 def rows(summary: dict) -> dict[str, str]:

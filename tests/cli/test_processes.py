@@ -13,8 +13,24 @@ from pathlib import Path
 import pytest
 
 # 42 trials: l2 and dropout over 3 grid values × 3 folds × 2 seeds = 36 CV trials, and 3 methods × 2 seeds tests.
-STUDY = ("compare", "--data", "breast-cancer", "--methods", "none,l2,dropout", "--seeds", "2", "--folds", "3",
-         "--grid-size", "3", "--epochs", "10", "--name", "s", "--json")
+STUDY = (
+    "compare",
+    "--data",
+    "breast-cancer",
+    "--methods",
+    "none,l2,dropout",
+    "--seeds",
+    "2",
+    "--folds",
+    "3",
+    "--grid-size",
+    "3",
+    "--epochs",
+    "10",
+    "--name",
+    "s",
+    "--json",
+)
 TRIALS = 42
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -85,15 +101,22 @@ def test_two_commands_write_one_store_at_once(cli, tmp_path, rl):
     flags = [*rl.TINY[:-1], "80", "--strategy", "sequential", "--store", "shared.sqlite", "--json"]
     first, second = cli.popen("compare", *flags, "--name", "a"), cli.popen("compare", *flags, "--name", "b")
     outputs = [p.communicate(timeout=300) for p in (first, second)]
-    for process, (out, err) in zip((first, second), outputs):
+    for process, (_, err) in zip((first, second), outputs):
         assert process.returncode == 0, err
     store = tmp_path / "shared.sqlite"
     assert rl.integrity(store) == "ok"
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
         studies = dict(conn.execute("SELECT name, status FROM studies").fetchall())
-        counts = dict(conn.execute("SELECT s.name, count(t.id) FROM studies s JOIN trials t ON t.study_id = s.id GROUP BY s.name"))
-        spans = dict((name, (lo, hi)) for name, lo, hi in conn.execute(
-            "SELECT s.name, min(t.created), max(t.created) FROM studies s JOIN trials t ON t.study_id = s.id GROUP BY s.name"))
+        counts = dict(
+            conn.execute("SELECT s.name, count(t.id) FROM studies s JOIN trials t ON t.study_id = s.id GROUP BY s.name")
+        )
+        spans = dict(
+            (name, (lo, hi))
+            for name, lo, hi in conn.execute(
+                "SELECT s.name, min(t.created), max(t.created) FROM studies s "
+                "JOIN trials t ON t.study_id = s.id GROUP BY s.name"
+            )
+        )
     assert studies == {"a": "finished", "b": "finished"}
     assert counts == {"a": 12, "b": 12}
     assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1], f"the two runs did not overlap: {spans}"

@@ -5,12 +5,12 @@ through ``reglab.cli.main`` in this process.
 
 from __future__ import annotations
 
+import json
 import math
-import shlex
 import re
+import shlex
 import shutil
 import sqlite3
-import json
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,24 @@ from reglab.report.data import read_report
 from reglab.store import Store
 from reglab.study import StudySettings
 
-DIVERGE = ("--data", "diabetes", "--model", "linear", "--optimizer", "sgd", "--seeds", "2", "--folds", "2",
-           "--grid-size", "2", "--epochs", "2")
+DIVERGE = (
+    "--test-size",
+    "0.25",
+    "--data",
+    "diabetes",
+    "--model",
+    "linear",
+    "--optimizer",
+    "sgd",
+    "--seeds",
+    "2",
+    "--folds",
+    "2",
+    "--grid-size",
+    "2",
+    "--epochs",
+    "2",
+)
 BUILTIN = ("digits", "digits-images", "breast-cancer", "wine", "diabetes", "mnist1d", "line", "sparse", "poly", "moons")
 
 
@@ -36,11 +52,51 @@ def work(tmp_path_factory, finished) -> Path:
 @pytest.fixture(scope="module")
 def ran(work: Path, rl) -> dict:
     runs = {
-        "diverged": ("compare", *DIVERGE, "--lr", "1e6", "--methods", "none,l2", "--store", "div.sqlite", "--name", "div", "--json"),
+        "diverged": (
+            "compare",
+            *DIVERGE,
+            "--lr",
+            "1e6",
+            "--methods",
+            "none,l2",
+            "--store",
+            "div.sqlite",
+            "--name",
+            "div",
+            "--json",
+        ),
         "show": ("show", "base", "--store", "base.sqlite", "--json"),
-        "tune": ("tune", "l2", "--data", "wine", "--grid", "l2=1e-4,1e-2", "--seeds", "2", "--folds", "2", "--epochs", "2",
-                 "--store", "tune.sqlite", "--name", "t"),
-        "path": ("path", "--data", "diabetes", "--penalty", "l1", "--n-strengths", "12", "--folds", "3", "--store", "path.sqlite"),
+        "tune": (
+            "tune",
+            "l2",
+            "--data",
+            "wine",
+            "--grid",
+            "l2=1e-4,1e-2",
+            "--seeds",
+            "2",
+            "--folds",
+            "2",
+            "--epochs",
+            "2",
+            "--store",
+            "tune.sqlite",
+            "--name",
+            "t",
+        ),
+        "path": (
+            "path",
+            "--data",
+            "diabetes",
+            "--penalty",
+            "l1",
+            "--n-strengths",
+            "12",
+            "--folds",
+            "3",
+            "--store",
+            "path.sqlite",
+        ),
         "train": ("train", "--data", "wine", "--epochs", "2", "--json"),
     }
     return dict(zip(runs, rl.CLI(work).many(*runs.values())))
@@ -52,7 +108,7 @@ def test_json_has_every_methods_row_and_the_winner(finished):
     methods = {m["method"]: m for m in output["methods"]}
     assert list(methods) == ["none", "l2"]
     grid = {1e-5, 1e-1}  # 2 points of l2's default grid: its ends
-    for name, m in methods.items():
+    for m in methods.values():
         assert m["outcome"] == "completed"
         for key in ("train_metric", "test_metric", "gap"):
             interval = m[key]
@@ -72,10 +128,16 @@ def test_json_has_every_methods_row_and_the_winner(finished):
     best = max(methods.values(), key=lambda m: m["test_metric"]["mean"])
     if output["tied"]:  # the best score the same on every seed: no winner is named
         tied = [methods[name] for name in output["tied"]]
-        assert output["winner"] is None and len(tied) >= 2 and all(t["test_values"] == tied[0]["test_values"] for t in tied)
+        assert (
+            output["winner"] is None
+            and len(tied) >= 2
+            and all(t["test_values"] == tied[0]["test_values"] for t in tied)
+        )
         assert tied[0]["test_metric"]["mean"] == best["test_metric"]["mean"]
     else:
-        assert output["winner"] in methods and output["runner_up"] in methods and output["winner"] != output["runner_up"]
+        assert (
+            output["winner"] in methods and output["runner_up"] in methods and output["winner"] != output["runner_up"]
+        )
         assert methods[output["winner"]]["test_metric"]["mean"] == best["test_metric"]["mean"]
 
 
@@ -98,7 +160,18 @@ def test_divergence_is_an_outcome_not_an_error(ran, work, monkeypatch, capsys):
 def test_a_diverged_method_stays_in_the_table_beside_the_winner(work, monkeypatch, capsys, rl):
     """In this process: l2=1000 overshoots with plain SGD at lr 0.01 and diverges; none does not."""
     monkeypatch.chdir(work)
-    argv = ["compare", *DIVERGE[:-1], "6", "--lr", "0.01", "--methods", "none,l2=1000", "--store", "mixed.sqlite", "--json"]
+    argv = [
+        "compare",
+        *DIVERGE[:-1],
+        "6",
+        "--lr",
+        "0.01",
+        "--methods",
+        "none,l2=1000",
+        "--store",
+        "mixed.sqlite",
+        "--json",
+    ]
     assert main(argv) == 0
     output = rl.strict_json(capsys.readouterr().out)
     methods = {m["method"]: m for m in output["methods"]}
@@ -197,7 +270,10 @@ def test_resume_without_a_name_finds_the_study_with_these_settings(work, monkeyp
     assert main(["compare", *flags, "--resume"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["study"] == first["study"] and again["methods"] == first["methods"]
-    assert main(["tune", "l2", *flags[:flags.index("--methods")], *flags[flags.index("--methods") + 2:], "--resume"]) == 2
+    assert (
+        main(["tune", "l2", *flags[: flags.index("--methods")], *flags[flags.index("--methods") + 2 :], "--resume"])
+        == 2
+    )
     assert "no study with these settings" in capsys.readouterr().err
 
 

@@ -27,8 +27,15 @@ except SystemExit as exit:
     status = exit.code
 print(json.dumps({"status": status, "imported": [m for m in HEAVY if m in sys.modules]}))
 """
-PATH_SUMMARY = {"strengths": [1.0, 0.1], "choices": {"cv_min": 0.1}, "nonzeros": [1, 3], "norms": [0.5, 1.5],
-                "cv_mean": [2.0, 1.0], "cv_se": [0.1, 0.1], "test_mse": [2.1, 1.2]}
+PATH_SUMMARY = {
+    "strengths": [1.0, 0.1],
+    "choices": {"cv_min": 0.1},
+    "nonzeros": [1, 3],
+    "norms": [0.5, 1.5],
+    "cv_mean": [2.0, 1.0],
+    "cv_se": [0.1, 0.1],
+    "test_mse": [2.1, 1.2],
+}
 CASES = {  # argv -> (exit status, heavy libraries it may import)
     ("--help",): (0, ()),
     ("--version",): (0, ()),
@@ -53,8 +60,15 @@ def store_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("argv", CASES, ids=" ".join)
 def test_a_command_that_trains_nothing_imports_no_pytorch(argv, store_dir, rl):
     status, allowed = CASES[argv]
-    done = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{SCRIPT}", *argv], cwd=store_dir, env=rl.env(),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{SCRIPT}", *argv],
+        cwd=store_dir,
+        env=rl.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["status"] == status, done.stdout + done.stderr

@@ -38,8 +38,14 @@ def test_missing_values_need_impute(table):
 
 def test_infinite_values_name_their_columns(tmp_path):
     """±inf, and numbers that float32 cannot hold, are refused at load with the columns and counts."""
-    df = pd.DataFrame({"a": [1.0, np.inf, 2.0, 3.0], "b": [2.0, 3.0, 1e300, 4.0], "c": [1.0, 2.0, 3.0, 4.0],
-                       "price": [1.5, 2.5, -np.inf, 0.5]})
+    df = pd.DataFrame(
+        {
+            "a": [1.0, np.inf, 2.0, 3.0],
+            "b": [2.0, 3.0, 1e300, 4.0],
+            "c": [1.0, 2.0, 3.0, 4.0],
+            "price": [1.5, 2.5, -np.inf, 0.5],
+        }
+    )
     path = write(df, tmp_path / "inf.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no numpy warning on the way

@@ -2,6 +2,7 @@
 (killed workers, a killed driver, a lost or unreachable scheduler). A study's summary must equal the
 in-process one."""
 
+import contextlib
 import gc
 import json
 import operator
@@ -22,7 +23,7 @@ distributed = pytest.importorskip("distributed")
 
 from reglab.data import Dataset, load  # noqa: E402
 from reglab.engine import Job, run_sequential  # noqa: E402
-from reglab.engine.distributed import DaskExecutor
+from reglab.engine.distributed import DaskExecutor  # noqa: E402
 from reglab.engine.jobs import intra_op_threads  # noqa: E402
 from reglab.store import Store  # noqa: E402
 from reglab.study.runner import run_study  # noqa: E402
@@ -44,9 +45,22 @@ class Cluster:
         try:
             self.address = self._start_scheduler(folder / "scheduler.json")
             for _ in range(workers):
-                self.workers.append(self._start("worker", "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
-                                                "--no-dashboard", "--death-timeout", "30", "--scheduler-file",
-                                                str(folder / "scheduler.json")))
+                self.workers.append(
+                    self._start(
+                        "worker",
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--death-timeout",
+                        "30",
+                        "--scheduler-file",
+                        str(folder / "scheduler.json"),
+                    )
+                )
             with distributed.Client(self.address, timeout=10, set_as_default=False) as client:
                 client.wait_for_workers(workers, timeout=60)
         except BaseException:
@@ -54,8 +68,9 @@ class Cluster:
             raise
 
     def _start_scheduler(self, scheduler_file: Path) -> str:
-        self._start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                    "--scheduler-file", str(scheduler_file))
+        self._start(
+            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -65,10 +80,10 @@ class Cluster:
         raise TimeoutError("the scheduler did not write its address within 30 s")
 
     def _start(self, *args: str) -> subprocess.Popen:
-        log = open(self.folder / f"{args[0]}{len(self.processes)}.log", "w")
-        process = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        log.close()
+        with open(self.folder / f"{args[0]}{len(self.processes)}.log", "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dask", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.processes.append(process)
         return process
 
@@ -82,10 +97,8 @@ class Cluster:
 
 
 def kill_group(process: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
@@ -108,8 +121,9 @@ def local_summary(tmp_path_factory, dataset):
         return run_study(SETTINGS, store, "local", dataset=dataset, execute=run_sequential).to_dict()
 
 
-def test_a_cluster_gives_the_in_process_summary_committing_in_the_driver(cluster, local_summary, dataset, tmp_path,
-                                                                          monkeypatch):
+def test_a_cluster_gives_the_in_process_summary_committing_in_the_driver(
+    cluster, local_summary, dataset, tmp_path, monkeypatch
+):
     pickled, threads, counts = [], set(), []
 
     def reduce(self, protocol):
@@ -213,12 +227,16 @@ def test_a_local_cluster_survives_losing_all_its_workers_and_is_closed_after(loc
     assert all("resource_tracker" in " ".join(p.cmdline()) for p in left), left
 
 
-def test_a_killed_driver_resumes_on_the_same_cluster_losing_only_trials_in_flight(cluster, local_summary, dataset,
-                                                                                   tmp_path):
+def test_a_killed_driver_resumes_on_the_same_cluster_losing_only_trials_in_flight(
+    cluster, local_summary, dataset, tmp_path
+):
     path = tmp_path / "s.sqlite"
-    driver = subprocess.Popen([sys.executable, str(DRIVER), cluster.address, str(path), "s", "5",
-                               json.dumps(SETTINGS.to_dict())], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, str(DRIVER), cluster.address, str(path), "s", "5", json.dumps(SETTINGS.to_dict())],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     watchdog = threading.Timer(60, kill_group, [driver])
     watchdog.start()
     try:
@@ -239,13 +257,16 @@ def test_a_lost_scheduler_stops_the_study_without_recording_failures(cluster, lo
     """The trials it dropped are not stored as failed: resuming on another cluster gives the full study."""
     doomed = Cluster(tmp_path, workers=1)
     try:
+
         def progress(finished: int, total: int) -> None:
             if finished == 3:
                 kill_group(doomed.processes[0])
 
         with Store(tmp_path / "s.sqlite") as store:
-            with DaskExecutor(scheduler=doomed.address) as execute, \
-                    pytest.raises(RuntimeError, match="dropped a trial"):
+            with (
+                DaskExecutor(scheduler=doomed.address) as execute,
+                pytest.raises(RuntimeError, match="dropped a trial"),
+            ):
                 run_study(SETTINGS, store, "s", progress=progress, dataset=dataset, execute=execute)
             kept = [r.status for r in store.trials(store.study("s").id)]  # and results already on their way
             assert 3 <= len(kept) < TRIALS and set(kept) == {"completed"}

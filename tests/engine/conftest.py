@@ -29,11 +29,28 @@ def data(name: str = "wine"):
     return dataset, kfold_splits(dataset.y, 3, 0, dataset.task == "classification")
 
 
-def job(tag, spec: str = "none", *, fold: int = 0, seed: int = 0, model: ModelSpec = MLP, name: str = "wine",
-        proximal: bool = True, **fit) -> Job:
+def job(
+    tag,
+    spec: str = "none",
+    *,
+    fold: int = 0,
+    seed: int = 0,
+    model: ModelSpec = MLP,
+    name: str = "wine",
+    proximal: bool = True,
+    **fit,
+) -> Job:
     """A job on fold ``fold`` of ``name``; ``fit`` overrides FitConfig (Adam, lr 1e-2, 3 epochs, batches of 16)."""
     dataset, folds = data(name)
-    settings = {"task": dataset.task, "optimizer": "adam", "lr": 1e-2, "epochs": 3, "batch_size": 16, "seed": seed, **fit}
+    settings = {
+        "task": dataset.task,
+        "optimizer": "adam",
+        "lr": 1e-2,
+        "epochs": 3,
+        "batch_size": 16,
+        "seed": seed,
+        **fit,
+    }
     regularization = replace(Regularization.parse(spec), proximal=proximal)
     train_idx, eval_idx = folds[fold]
     return Job(tag, TrialConfig(regularization, model, FitConfig(**settings)), train_idx, eval_idx)
@@ -74,6 +91,7 @@ def _close(mine: float, theirs: float, rel: float, key: str) -> None:
 
 def assert_identical(result: JobResult, other: JobResult) -> None:
     """Bit for bit: the same outcome, history (seconds aside) and metrics."""
+
     def strip(history: list[dict]) -> list[dict]:
         return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
 
@@ -100,8 +118,14 @@ def reference(jobs: list[Job], name: str = "wine") -> dict:
 
 @pytest.fixture
 def cases() -> SimpleNamespace:
-    return SimpleNamespace(data=data, job=job, stacked=stacked, reference=reference, assert_close=assert_close,
-                           assert_identical=assert_identical)
+    return SimpleNamespace(
+        data=data,
+        job=job,
+        stacked=stacked,
+        reference=reference,
+        assert_close=assert_close,
+        assert_identical=assert_identical,
+    )
 
 
 @pytest.fixture

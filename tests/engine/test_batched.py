@@ -9,8 +9,14 @@ from reglab.engine import run_batched
 from reglab.models import ModelSpec
 
 PENALTIES = [
-    "l2=0.01", "l1=0.003", "elasticnet=0.01+l1_ratio=0.3", "grouplasso=0.01", "maxnorm=0.5", "decay=0.05",
-    "l1=0.002+l2=0.01+maxnorm=1", "none",
+    "l2=0.01",
+    "l1=0.003",
+    "elasticnet=0.01+l1_ratio=0.3",
+    "grouplasso=0.01",
+    "maxnorm=0.5",
+    "decay=0.05",
+    "l1=0.002+l2=0.01+maxnorm=1",
+    "none",
 ]
 
 
@@ -18,9 +24,22 @@ PENALTIES = [
 def test_penalized_members_equal_their_sequential_runs(cases, float64, optimizer, lr, momentum):
     """One stack per training size holds every penalty, proximal and as a loss term, max-norm and decay,
     on different folds with different seeds and learning rates: each member within 1e-10 of run_job."""
-    specs = [(spec, True) for spec in PENALTIES] + [(s, False) for s in ("l1=0.003", "elasticnet=0.01", "grouplasso=0.01")]
-    jobs = [cases.job(i, spec, proximal=proximal, fold=1 + i % 2, seed=i, optimizer=optimizer, lr=lr * (1 + i % 3),
-                momentum=momentum) for i, (spec, proximal) in enumerate(specs)]
+    specs = [(spec, True) for spec in PENALTIES] + [
+        (s, False) for s in ("l1=0.003", "elasticnet=0.01", "grouplasso=0.01")
+    ]
+    jobs = [
+        cases.job(
+            i,
+            spec,
+            proximal=proximal,
+            fold=1 + i % 2,
+            seed=i,
+            optimizer=optimizer,
+            lr=lr * (1 + i % 3),
+            momentum=momentum,
+        )
+        for i, (spec, proximal) in enumerate(specs)
+    ]
     results: dict = {}
     reports = run_batched(cases.data()[0], jobs, lambda j, r: results.__setitem__(j.tag, r))
     assert [r.members for r in reports] == [len(jobs)]  # folds 1 and 2 have equally many training rows
@@ -33,8 +52,16 @@ def test_penalized_members_equal_their_sequential_runs(cases, float64, optimizer
 def test_dropout_members_replay_their_own_streams(cases, float64):
     """Bernoulli and Gaussian dropout beside members without noise: each member equals its sequential run,
     alone, in a stack of 8 and among other members."""
-    specs = ["dropout=0.2", "dropout=0.5", "gaussian-dropout=0.3", "dropout=0.1+l2=0.01", "none",
-             "gaussian-dropout=0.1+l1=0.003", "dropout=0.3+maxnorm=1", "l2=0.001"]
+    specs = [
+        "dropout=0.2",
+        "dropout=0.5",
+        "gaussian-dropout=0.3",
+        "dropout=0.1+l2=0.01",
+        "none",
+        "gaussian-dropout=0.1+l1=0.003",
+        "dropout=0.3+maxnorm=1",
+        "l2=0.001",
+    ]
     jobs = [cases.job(i, spec, fold=1 + i % 2, seed=10 + i) for i, spec in enumerate(specs)]
     eight = cases.stacked(jobs)
     expected = cases.reference(jobs)
@@ -73,8 +100,10 @@ def test_members_with_fewer_training_rows_share_the_stack(cases, float64, batch_
 @pytest.mark.parametrize("optimizer, lr", [("adam", 1e-2), ("sgd", 0.05)])
 def test_batch_norm_members_keep_their_own_statistics(cases, float64, optimizer, lr):
     """Batch norm (per-member batch statistics and running averages) with dropout and penalties."""
-    jobs = [cases.job(i, spec, fold=1 + i % 2, seed=i, optimizer=optimizer, lr=lr)
-            for i, spec in enumerate(["batchnorm", "batchnorm+dropout=0.3", "batchnorm+l1=0.003", "batchnorm+l2=0.01"])]
+    jobs = [
+        cases.job(i, spec, fold=1 + i % 2, seed=i, optimizer=optimizer, lr=lr)
+        for i, spec in enumerate(["batchnorm", "batchnorm+dropout=0.3", "batchnorm+l1=0.003", "batchnorm+l2=0.01"])
+    ]
     results, expected = cases.stacked(jobs), cases.reference(jobs)
     for j in jobs:
         cases.assert_close(results[j.tag], expected[j.tag], 1e-10)
@@ -83,8 +112,10 @@ def test_batch_norm_members_keep_their_own_statistics(cases, float64, optimizer,
 def test_regression_and_linear_models(cases, float64):
     """Squared error and R² on diabetes: linear models with proximal penalties, and an MLP."""
     linear = ModelSpec("linear")
-    jobs = [cases.job(i, spec, name="diabetes", model=linear, fold=1 + i % 2, seed=i, optimizer="sgd", lr=0.05)
-            for i, spec in enumerate(["l1=0.05", "elasticnet=0.05+l1_ratio=0.7", "grouplasso=0.05", "none"])]
+    jobs = [
+        cases.job(i, spec, name="diabetes", model=linear, fold=1 + i % 2, seed=i, optimizer="sgd", lr=0.05)
+        for i, spec in enumerate(["l1=0.05", "elasticnet=0.05+l1_ratio=0.7", "grouplasso=0.05", "none"])
+    ]
     jobs += [cases.job("mlp", "dropout=0.2+l2=0.01", name="diabetes", fold=1, seed=5)]
     results, expected = cases.stacked(jobs, "diabetes"), cases.reference(jobs, "diabetes")
     for j in jobs:
@@ -105,8 +136,10 @@ def test_float32_members_agree_within_rounding(cases):
 def test_early_stopped_members_keep_their_best_weights(cases, float64):
     """Members stop at different epochs with their best weights restored (their final weight norm is the
     one recorded at their best epoch) and no longer change, while the others train on."""
-    jobs = [cases.job(i, f"early-stopping={patience}+l2=0.001", fold=0, seed=i, lr=0.1, epochs=12)
-            for i, patience in enumerate([1, 2, 3, 30])]
+    jobs = [
+        cases.job(i, f"early-stopping={patience}+l2=0.001", fold=0, seed=i, lr=0.1, epochs=12)
+        for i, patience in enumerate([1, 2, 3, 30])
+    ]
     results, expected = cases.stacked(jobs), cases.reference(jobs)
     for j in jobs:
         cases.assert_close(results[j.tag], expected[j.tag], 1e-10)
@@ -122,8 +155,10 @@ def test_a_diverging_member_leaves_the_others_bit_for_bit_unchanged(cases, float
     """A member whose loss turns infinite (ηλ = 50: each step multiplies its weights by −49) ends
     ``diverged``, as in its sequential run; the other members' results are those of a stack where it does
     not diverge, bit for bit."""
-    others = [cases.job(i, spec, fold=1, seed=i, optimizer="sgd", lr=0.05)
-              for i, spec in enumerate(["l2=0.01", "dropout=0.2"])]
+    others = [
+        cases.job(i, spec, fold=1, seed=i, optimizer="sgd", lr=0.05)
+        for i, spec in enumerate(["l2=0.01", "dropout=0.2"])
+    ]
     bad, good = (cases.job("x", f"l2={strength}", fold=1, seed=7, optimizer="sgd", lr=0.05) for strength in (1e3, 0.1))
     with_bad, with_good = cases.stacked(others + [bad]), cases.stacked(others + [good])
     assert with_bad["x"].status == "diverged" and with_good["x"].status == "completed"
@@ -135,7 +170,16 @@ def test_a_diverging_member_leaves_the_others_bit_for_bit_unchanged(cases, float
 def test_a_member_of_a_stack_of_256_equals_its_sequential_run(cases, float64):
     """256 members with different penalties, dropout, learning rates and seeds on two folds; a sample of
     them against their sequential runs."""
-    specs = ["l2=0.01", "l1=0.003", "dropout=0.3", "gaussian-dropout=0.2", "elasticnet=0.01", "maxnorm=1", "decay=0.1", "none"]
+    specs = [
+        "l2=0.01",
+        "l1=0.003",
+        "dropout=0.3",
+        "gaussian-dropout=0.2",
+        "elasticnet=0.01",
+        "maxnorm=1",
+        "decay=0.1",
+        "none",
+    ]
     jobs = [cases.job(i, specs[i % 8], fold=1 + i % 2, seed=i, lr=1e-2 * (1 + i % 5)) for i in range(256)]
     results = cases.stacked(jobs)
     sample = jobs[::37]

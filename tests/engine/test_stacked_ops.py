@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from reglab.engine.stacked_optim import (
-    Rows, StackedAdam, StackedSGD, add_penalty_gradient_, max_norm_, penalty_prox_, penalty_value,
+    Rows,
+    StackedAdam,
+    StackedSGD,
+    add_penalty_gradient_,
+    max_norm_,
+    penalty_prox_,
+    penalty_value,
 )
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
@@ -128,7 +134,9 @@ def test_sgd_steps_with_momentum_are_each_members_own():
     w = stack(5)
     params = [w.clone()]
     sgd = StackedSGD(params, members(lrs, momenta))
-    singles, optimizers = side_by_side(w, sgd, lambda p, k: torch.optim.SGD([p], lr=lrs[k], momentum=momenta[k]), seed=20)
+    singles, optimizers = side_by_side(
+        w, sgd, lambda p, k: torch.optim.SGD([p], lr=lrs[k], momentum=momenta[k]), seed=20
+    )
     rows = Rows(list(range(K)), torch.device("cpu"))
     for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
         torch.testing.assert_close(params[0][k].T, p.detach(), rtol=1e-14, atol=1e-15)

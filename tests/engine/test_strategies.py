@@ -68,7 +68,10 @@ def test_a_small_memory_budget_cuts_a_group_into_stacks(cases, float64):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_stacks_equal_cuda_sequential_runs(cases):
-    jobs = [cases.job(i, spec, fold=1, seed=i, device="cuda") for i, spec in enumerate(["l2=0.01", "dropout=0.3", "l1=0.003"])]
+    jobs = [
+        cases.job(i, spec, fold=1, seed=i, device="cuda")
+        for i, spec in enumerate(["l2=0.01", "dropout=0.3", "l1=0.003"])
+    ]
     results, reports = collect(cases.data()[0], jobs, strategy="batched")
     assert reports[0].device.startswith("cuda") and reports[0].measured_bytes > 0
     expected = cases.reference(jobs)
@@ -79,8 +82,9 @@ def test_cuda_stacks_equal_cuda_sequential_runs(cases):
 
 def network(p: float) -> nn.Sequential:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(13, 16), nn.ReLU(), Dropout(p), nn.Linear(16, 16), nn.ReLU(), GaussianDropout(p),
-                         nn.Linear(16, 3)).double()
+    return nn.Sequential(
+        nn.Linear(13, 16), nn.ReLU(), Dropout(p), nn.Linear(16, 16), nn.ReLU(), GaussianDropout(p), nn.Linear(16, 3)
+    ).double()
 
 
 def test_fit_draws_each_noise_layer_from_its_own_trial_stream(cases):

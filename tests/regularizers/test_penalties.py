@@ -182,15 +182,18 @@ def test_group_lasso_metric_map_converges_in_a_few_newton_steps_and_handles_zero
     """The per-group root takes a few Newton steps: 6 give the 100-step answer (1e-12) on 500 random
     groups, some zeroed. A zero step leaves its entry as it is; a group with no nonzero entry is zero."""
     rng = torch.Generator().manual_seed(3)
-    v = torch.randn(500, 30, generator=rng, dtype=torch.float64) * torch.rand(500, 1, generator=rng, dtype=torch.float64)
+    v = torch.randn(500, 30, generator=rng, dtype=torch.float64) * torch.rand(
+        500, 1, generator=rng, dtype=torch.float64
+    )
     a = torch.rand(500, 30, generator=rng, dtype=torch.float64) * 3
     exact = metric_group_shrink_(v.clone(), a)
     assert 0 < int((exact == 0).all(dim=1).sum()) < 500
     torch.testing.assert_close(metric_group_shrink_(v.clone(), a, max_iter=6), exact, rtol=0, atol=1e-12)
     v = torch.tensor([[0.0, 0.9], [0.0, 0.0], [1.0, -2.0]], dtype=torch.float64)
     a = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
-    assert torch.equal(metric_group_shrink_(v.clone(), a), torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, -2.0]],
-                                                                        dtype=torch.float64))
+    assert torch.equal(
+        metric_group_shrink_(v.clone(), a), torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, -2.0]], dtype=torch.float64)
+    )
 
 
 def test_group_lasso_prox_of_zero_is_zero():

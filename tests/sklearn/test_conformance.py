@@ -17,7 +17,8 @@ def expected_failures(estimator) -> dict[str, str]:
     return EXPECTED_FAILURES
 
 
-@parametrize_with_checks([RegularizedNetClassifier(**SMALL), RegularizedNetRegressor(**SMALL)],
-                         expected_failed_checks=expected_failures)
+@parametrize_with_checks(
+    [RegularizedNetClassifier(**SMALL), RegularizedNetRegressor(**SMALL)], expected_failed_checks=expected_failures
+)
 def test_sklearn_conformance(estimator, check):
     check(estimator)

@@ -14,9 +14,10 @@ TINY = dict(hidden_layer_sizes=(8,), epochs=6, learning_rate=1e-2, batch_size=32
 
 def one_by_one(estimator, grid: dict, X, y, folds) -> np.ndarray:
     """(points, folds) scores of plain fits: clone, set the value, fit on the fold's rows, score the rest."""
-    (name, values), = grid.items()
-    return np.array([[clone(estimator).set_params(**{name: v}).fit(X[a], y[a]).score(X[b], y[b]) for a, b in folds]
-                     for v in values])
+    ((name, values),) = grid.items()
+    return np.array(
+        [[clone(estimator).set_params(**{name: v}).fit(X[a], y[a]).score(X[b], y[b]) for a, b in folds] for v in values]
+    )
 
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
@@ -76,8 +77,9 @@ def test_several_knobs_are_ordered_first_knob_first():
 
     def search(stronger=None):
         table = {point: base + offset for point, offset in offsets.items()}
-        return RegularizationCV(Table(table=table), {"a": [1.0, 2.0], "b": [3.0, 1.0]}, cv=KFold(4),
-                                stronger=stronger, refit=False).fit(X, X[:, 0])
+        return RegularizationCV(
+            Table(table=table), {"a": [1.0, 2.0], "b": [3.0, 1.0]}, cv=KFold(4), stronger=stronger, refit=False
+        ).fit(X, X[:, 0])
 
     assert search().strength_min_ == {"a": 1.0, "b": 3.0}
     assert search().strength_1se_ == {"a": 2.0, "b": 3.0}
@@ -86,14 +88,17 @@ def test_several_knobs_are_ordered_first_knob_first():
     assert search({"b": "smaller"}).strength_1se_ == {"a": 2.0, "b": 3.0}
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(grids={"alpha": [1.0]}, rule="max"), "rule"),
-    (dict(grids={"gamma": [1.0]}), "no parameter 'gamma'"),
-    (dict(grids={"alpha": []}), "empty"),
-    (dict(grids={}), "non-empty dict"),
-    (dict(grids={"alpha": [1.0]}, scoring=["r2", "max_error"]), "one scorer"),
-    (dict(grids={"alpha": [1.0]}, stronger={"alpha": "up"}), "stronger"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(grids={"alpha": [1.0]}, rule="max"), "rule"),
+        (dict(grids={"gamma": [1.0]}), "no parameter 'gamma'"),
+        (dict(grids={"alpha": []}), "empty"),
+        (dict(grids={}), "non-empty dict"),
+        (dict(grids={"alpha": [1.0]}, scoring=["r2", "max_error"]), "one scorer"),
+        (dict(grids={"alpha": [1.0]}, stronger={"alpha": "up"}), "stronger"),
+    ],
+)
 def test_bad_settings_fail_in_one_line(params, message):
     X, y = make_regression(30, 3, random_state=0)
     with pytest.raises((ValueError, TypeError), match=message) as error:
@@ -104,8 +109,9 @@ def test_bad_settings_fail_in_one_line(params, message):
 def test_a_grid_of_architectures_keeps_each_tuple_as_one_value():
     X, y = make_regression(60, 4, noise=5.0, random_state=0)
     sizes = [(4,), (4, 4)]
-    search = RegularizationCV(RegularizedNetRegressor(**{**TINY, "epochs": 2}), {"hidden_layer_sizes": sizes}, cv=3,
-                              rule="min").fit(X, y)
+    search = RegularizationCV(
+        RegularizedNetRegressor(**{**TINY, "epochs": 2}), {"hidden_layer_sizes": sizes}, cv=3, rule="min"
+    ).fit(X, y)
     assert list(search.cv_results_["param_hidden_layer_sizes"]) == sizes
     assert search.best_params_["hidden_layer_sizes"] in sizes
     assert search.best_estimator_.module_[-1].in_features == 4

@@ -32,10 +32,14 @@ def cancer():
 
 def test_a_fit_is_the_study_engines_trial(cancer):
     X, y = cancer
-    net = RegularizedNetClassifier((16,), regularization="l2+dropout=0.2", l2=1e-3, epochs=4, random_state=7,
-                                   device="cpu").fit(X, y)
-    config = TrialConfig(Regularization.parse("l2=1e-3+dropout=0.2"), ModelSpec(hidden=(16,)),
-                         FitConfig(epochs=4, lr=1e-3, batch_size=64, seed=7, device="cpu"))
+    net = RegularizedNetClassifier(
+        (16,), regularization="l2+dropout=0.2", l2=1e-3, epochs=4, random_state=7, device="cpu"
+    ).fit(X, y)
+    config = TrialConfig(
+        Regularization.parse("l2=1e-3+dropout=0.2"),
+        ModelSpec(hidden=(16,)),
+        FitConfig(epochs=4, lr=1e-3, batch_size=64, seed=7, device="cpu"),
+    )
     rows = np.arange(len(y))
     _, trial = run_trial(as_dataset((X, y), task="classification"), rows, rows, config)
     for name, weight in trial.model.state_dict().items():
@@ -46,8 +50,9 @@ def test_a_fit_is_the_study_engines_trial(cancer):
 def test_linear_regressor_with_l2_is_ridge_on_standardized_features():
     """Objective mean (y − ŷ)² + (λ/2)‖w‖² on standardized X is Ridge with alpha = λn/2."""
     X, y = make_regression(120, 6, noise=10.0, random_state=0)
-    net = RegularizedNetRegressor((), l2=0.1, optimizer="adam", learning_rate=0.05, batch_size=None, epochs=400,
-                                  random_state=0).fit(X, y)
+    net = RegularizedNetRegressor(
+        (), l2=0.1, optimizer="adam", learning_rate=0.05, batch_size=None, epochs=400, random_state=0
+    ).fit(X, y)
     ridge = make_pipeline(StandardScaler(), Ridge(alpha=to_sklearn_ridge(0.1, len(y)))).fit(X, y)
     np.testing.assert_allclose(net.predict(X), ridge.predict(X), rtol=0, atol=1e-4 * np.abs(y).max())
 
@@ -89,13 +94,16 @@ def test_a_bare_method_in_the_spec_takes_the_parameter():
     assert RegularizedNetClassifier(regularization="l1=1e-3", dropout=0.5).regularization_config().dropout == 0.5
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(regularization="l2=1e-3", l2=0.01), "l2 is set twice"),
-    (dict(l1_ratio=0.2), "set elasticnet too"),
-    (dict(regularization=["l2"]), "spec string"),
-    (dict(random_state=-1), "random_state"),
-    (dict(hidden_layer_sizes=(), dropout=0.5), "no layer for it"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(regularization="l2=1e-3", l2=0.01), "l2 is set twice"),
+        (dict(l1_ratio=0.2), "set elasticnet too"),
+        (dict(regularization=["l2"]), "spec string"),
+        (dict(random_state=-1), "random_state"),
+        (dict(hidden_layer_sizes=(), dropout=0.5), "no layer for it"),
+    ],
+)
 def test_bad_settings_fail_in_one_line_at_fit(cancer, params, message):
     X, y = cancer
     with pytest.raises((ValueError, TypeError), match=message) as error:

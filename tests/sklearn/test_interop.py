@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LassoCV, Ridge, RidgeCV
-from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -63,8 +63,9 @@ def test_the_one_se_choice_is_glmnets(cancer):
     assert lambda_1se != lambda_min  # the problem tells the rules apart
     assert (search.strength_min_["dropout"], search.strength_1se_["dropout"]) == (lambda_min, lambda_1se)
     assert search.best_params_ == {"dropout": lambda_1se}
-    assert RegularizationCV(RegularizedNetClassifier(**NET), {"dropout": rates}, rule="min", refit=False
-                            ).fit(X, y).best_params_ == {"dropout": lambda_min}
+    assert RegularizationCV(RegularizedNetClassifier(**NET), {"dropout": rates}, rule="min", refit=False).fit(
+        X, y
+    ).best_params_ == {"dropout": lambda_min}
 
 
 def sparse_regression(seed: int, n: int, d: int, nonzero: list[float], noise: float):
@@ -96,8 +97,9 @@ def test_a_linear_model_with_l1_chooses_and_refits_as_lasso_cv():
     X, y = sparse_regression(1, 100, 40, [1.5, -1.2, 1.0, 0.8, -0.6], 1.5)
     folds, alphas = KFold(5, shuffle=True, random_state=0), np.logspace(-3, 0, 7)
     lambdas = [from_sklearn_lasso(a) for a in alphas]
-    ours = RegularizationCV(RegularizedNetRegressor(regularization="l1", **LINEAR), {"l1": lambdas}, cv=folds,
-                            rule="min").fit(X, y)
+    ours = RegularizationCV(
+        RegularizedNetRegressor(regularization="l1", **LINEAR), {"l1": lambdas}, cv=folds, rule="min"
+    ).fit(X, y)
     lasso = LassoCV(alphas=alphas, cv=folds).fit(X, y)
     assert 0 < ours.best_index_ < len(alphas) - 1 and alphas[ours.best_index_] == lasso.alpha_
     coef = ours.best_estimator_.module_[-1].weight.detach().numpy().ravel()

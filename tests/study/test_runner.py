@@ -27,12 +27,15 @@ def test_a_study_begun_before_commands_were_stored_resumes(tmp_path):
         assert [m.method for m in summary.methods] == ["none"]
 
 
-@pytest.mark.parametrize("changes, error", [
-    ({"methods": ("none", "spatial-dropout=0.2")}, "spatial_dropout: a mlp model has no layer for it"),
-    ({"methods": ("none", "shift")}, "a table .* has no spatial axis to shift"),
-    ({"methods": ("none", "dropout"), "model": {"kind": "linear"}}, "dropout: a linear model has no layer for it"),
-    ({"data": "diabetes", "methods": ("none",), "model": {"kind": "cnn"}}, "use 'mlp' or 'linear' for tables"),
-])
+@pytest.mark.parametrize(
+    "changes, error",
+    [
+        ({"methods": ("none", "spatial-dropout=0.2")}, "spatial_dropout: a mlp model has no layer for it"),
+        ({"methods": ("none", "shift")}, "a table .* has no spatial axis to shift"),
+        ({"methods": ("none", "dropout"), "model": {"kind": "linear"}}, "dropout: a linear model has no layer for it"),
+        ({"data": "diabetes", "methods": ("none",), "model": {"kind": "cnn"}}, "use 'mlp' or 'linear' for tables"),
+    ],
+)
 def test_a_setup_no_trial_could_train_fails_before_the_store_is_touched(tmp_path, changes, error):
     """What `reglab train` rejects, a study rejects at once too (not as a study of failed trials)."""
     settings = StudySettings.from_dict({**SETTINGS.to_dict(), **changes})
