@@ -10,8 +10,7 @@ A NaN or infinite loss ends the run with outcome ``diverged`` and its history in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,13 +18,15 @@ import torch
 from torch import Tensor, nn
 
 from reglab.data.dataset import TASKS
+from reglab.devices import resolve_device
+from reglab.noise import seeded_noise
 from reglab.regularizers.constraints import MaxNorm
-from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.regularizers.early_stopping import EarlyStopping
-from reglab.regularizers.penalties import unit_rows
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.rows import Rows, as_rows, minibatches, n_rows, ordered_batches
+from reglab.scoring import data_loss, metric
 from reglab.validation import check_count, check_nonnegative, check_positive
+from reglab.weights import weight_stats
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -127,28 +128,6 @@ class FitResult:
         return self.history[-1] if self.history else {}
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def data_loss(output: Tensor, y: Tensor, task: str) -> Tensor:
-    """Mean cross-entropy, or mean squared error (torch.nn.MSELoss) on a single output."""
-    if task == "classification":
-        return nn.functional.cross_entropy(output, y)
-    return nn.functional.mse_loss(output.reshape(y.shape), y)
-
-
-def metric(output: Tensor, y: Tensor, task: str) -> float:
-    """Accuracy for classification, R² = 1 − SSE/SST for regression (higher is better for both)."""
-    if task == "classification":
-        return (output.argmax(dim=1) == y).double().mean().item()
-    residual = ((output.reshape(y.shape) - y) ** 2).sum()
-    total = ((y - y.mean()) ** 2).sum()
-    return (1.0 - residual / total).item() if total > 0 else float("nan")
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[float, float]:
     """(mean data loss, metric) over ``rows`` in evaluation mode, as ``config`` defines them (a task name:
@@ -165,19 +144,6 @@ def evaluate(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[flo
     return float(config.objective(output, y)), config.score(output, y)
 
 
-@torch.no_grad()
-def weight_stats(model: nn.Module) -> dict:
-    """Fraction of exact zeros, L2 norm and all-zero units over the model's weights (not biases/norms)."""
-    weights = [p for _, p in select_parameters(model)]
-    if not weights:
-        return {"zeros": 0.0, "weight_norm": 0.0, "units_pruned": 0}
-    count = sum(p.numel() for p in weights)
-    zeros = sum(int((p == 0).sum()) for p in weights)
-    norm = float(torch.sqrt(sum((p.double() ** 2).sum() for p in weights)))
-    pruned = sum(int((unit_rows(p) == 0).all(dim=1).sum()) for p in weights)
-    return {"zeros": zeros / count, "weight_norm": norm, "units_pruned": pruned}
-
-
 def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitConfig) -> float | Tensor:
     """The step t of the proximal map that keeps the optimizer's fixed points the minimizers of loss + R.
 
@@ -192,32 +158,6 @@ def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitC
         return config.lr
     correction = 1.0 - group["betas"][1] ** float(state["step"])
     return config.lr / ((state["exp_avg_sq"] / correction).sqrt() + group["eps"])
-
-
-def noise_seed(seed: int, index: int) -> int:
-    """Seed of a trial's ``index``-th noise layer: a hash of (trial seed, index), a stream apart from the
-    data order (which a generator seeded with ``seed`` itself draws)."""
-    return int(np.random.SeedSequence([seed % 2**64, index]).generate_state(1, np.uint64)[0])
-
-
-def noise_layers(model: nn.Module) -> list[nn.Module]:
-    """The dropout-family layers that take a ``generator``, in ``model.modules()`` order."""
-    return [m for m in model.modules() if isinstance(m, DROPOUT_MODULES) and hasattr(m, "generator")]
-
-
-@contextmanager
-def seeded_noise(model: nn.Module, seed: int, device: torch.device) -> Iterator[None]:
-    """Gives the i-th noise layer its own generator on ``device``, seeded with ``noise_seed(seed, i)``;
-    the layers get their previous generators back on exit."""
-    layers = noise_layers(model)
-    previous = [layer.generator for layer in layers]
-    for i, layer in enumerate(layers):
-        layer.generator = torch.Generator(device=device).manual_seed(noise_seed(seed, i))
-    try:
-        yield
-    finally:
-        for layer, generator in zip(layers, previous):
-            layer.generator = generator
 
 
 def fit(
@@ -241,6 +181,65 @@ def fit(
         return _fit(model, train, val, config, regularizers, on_epoch)
 
 
+@dataclass
+class _Loop:
+    """One fit's moving parts, bound to its model: the step and the per-epoch record."""
+
+    model: nn.Module
+    config: FitConfig
+    regularizers: Regularizers
+
+    def __post_init__(self) -> None:
+        model, regularizers, config = self.model, self.regularizers, self.config
+        self.terms = [t.bind(model) for t in regularizers.penalties]
+        self.loss_terms = [b for b in self.terms if b.term.mode == "loss"]
+        self.prox_terms = [b for b in self.terms if b.term.mode == "proximal"]
+        self.decayed = [p for _, p in select_parameters(model, regularizers.decay_params)] if regularizers.decay else []
+        self.projected = (
+            [p for _, p in select_parameters(model, regularizers.max_norm_params)] if regularizers.max_norm else []
+        )
+        self.constrained = [
+            (c, [p for _, p in select_parameters(model, getattr(c, "params", None))]) for c in regularizers.constraints
+        ]
+        extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
+        self.optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
+
+    def step(self, xb: Tensor, yb: Tensor, step: int) -> bool:
+        """One minibatch: loss (with loss-mode terms), decoupled decay, the optimizer's step, proximal steps,
+        max-norm and constraints. False, changing nothing, when the loss is not finite."""
+        config, regularizers = self.config, self.regularizers
+        loss = config.objective(self.model(xb), yb) + sum((b.value(step) for b in self.loss_terms), 0.0)
+        if not torch.isfinite(loss):
+            return False
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for p in self.decayed:
+                p.mul_(1.0 - config.lr * regularizers.decay)
+        self.optimizer.step()
+        with torch.no_grad():
+            for b in self.prox_terms:
+                b.prox_(step, lambda p: proximal_step_size(self.optimizer, p, config))
+            for p in self.projected:
+                regularizers.max_norm.project_(p.data)
+            for constraint, weights in self.constrained:
+                for p in weights:
+                    constraint.project_(p.data)
+        return True
+
+    def record(self, epoch: int, step: int, rows: Rows, watched: Rows | None, started: float) -> dict:
+        """The epoch's history row: training (and watched) loss and metric, the penalty, weight statistics."""
+        record = {"epoch": epoch}
+        record["train_loss"], record["train_metric"] = evaluate(self.model, rows, self.config)
+        if watched is not None:
+            record["val_loss"], record["val_metric"] = evaluate(self.model, watched, self.config)
+        with torch.no_grad():
+            record["penalty"] = float(sum((b.value(step) for b in self.terms), 0.0))
+        record.update(weight_stats(self.model))
+        record["seconds"] = time.perf_counter() - started
+        return record
+
+
 def _fit(
     model: nn.Module,
     train: tuple,
@@ -257,17 +256,7 @@ def _fit(
     rows = as_rows(train, config.task, device, dtype)
     watched = as_rows(val, config.task, device, dtype) if val is not None else None
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-
-    terms = [t.bind(model) for t in regularizers.penalties]
-    loss_terms = [b for b in terms if b.term.mode == "loss"]
-    prox_terms = [b for b in terms if b.term.mode == "proximal"]
-    decayed = [p for _, p in select_parameters(model, regularizers.decay_params)] if regularizers.decay else []
-    projected = [p for _, p in select_parameters(model, regularizers.max_norm_params)] if regularizers.max_norm else []
-    constrained = [
-        (c, [p for _, p in select_parameters(model, getattr(c, "params", None))]) for c in regularizers.constraints
-    ]
-    extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
-    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
+    loop = _Loop(model, config, regularizers)
     stopper = regularizers.early_stopping
     if stopper is not None:
         stopper.reset()  # one Regularizers may serve several fits: none may restore another's weights
@@ -281,35 +270,11 @@ def _fit(
         for xb, yb in minibatches(rows, batch, generator, config.task, device, dtype, config.num_workers):
             for transform in regularizers.augment:
                 xb = transform(xb, generator)
-            loss = config.objective(model(xb), yb)
-            loss = loss + sum((b.value(step) for b in loss_terms), 0.0)
-            if not torch.isfinite(loss):
+            if not loop.step(xb, yb, step):
                 result.outcome = "diverged"
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                for p in decayed:
-                    p.mul_(1.0 - config.lr * regularizers.decay)
-            optimizer.step()
-            with torch.no_grad():
-                for b in prox_terms:
-                    b.prox_(step, lambda p: proximal_step_size(optimizer, p, config))
-                for p in projected:
-                    regularizers.max_norm.project_(p.data)
-                for constraint, weights in constrained:
-                    for p in weights:
-                        constraint.project_(p.data)
             step += 1
-
-        record = {"epoch": epoch}
-        record["train_loss"], record["train_metric"] = evaluate(model, rows, config)
-        if watched is not None:
-            record["val_loss"], record["val_metric"] = evaluate(model, watched, config)
-        with torch.no_grad():
-            record["penalty"] = float(sum((b.value(step) for b in terms), 0.0))
-        record.update(weight_stats(model))
-        record["seconds"] = time.perf_counter() - epoch_start
+        record = loop.record(epoch, step, rows, watched, epoch_start)
         if not np.isfinite(record["train_loss"]):
             result.outcome = "diverged"
         result.history.append(record)
@@ -317,8 +282,7 @@ def _fit(
             on_epoch(record)
         if result.outcome == "diverged":
             break
-        monitored = record.get("val_loss", record["train_loss"])
-        if stopper is not None and stopper.update(epoch, monitored, model):
+        if stopper is not None and stopper.update(epoch, record.get("val_loss", record["train_loss"]), model):
             break
 
     if stopper is not None and result.outcome == "completed":

@@ -16,11 +16,13 @@ import torch
 from reglab.custom_model import CustomModel, output_problem
 from reglab.data import Dataset
 from reglab.data.splits import Standardizer, holdout_split
+from reglab.devices import resolve_device
 from reglab.methods import Regularization
 from reglab.models import ModelSpec
 from reglab.regularizers.terms import select_parameters
 from reglab.rows import as_rows
-from reglab.training import FitConfig, FitResult, evaluate, fit, resolve_device, weight_stats
+from reglab.training import FitConfig, FitResult, evaluate, fit
+from reglab.weights import weight_histogram, weight_stats
 
 MONITOR_FRACTION = 0.2
 
@@ -161,18 +163,6 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise ValueError(f"the loss must return a scalar tensor (the mean over the batch); it returned {shape}")
-
-
-HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)
-
-
-@torch.no_grad()
-def weight_histogram(weights: list[torch.Tensor]) -> dict:
-    """Counts of the final weights (not biases/norms) over fixed bins on [−1, 1], values beyond clipped
-    into the end bins, and the count of exact zeros (what L1's proximal steps produce)."""
-    values = torch.cat([w.detach().cpu().double().flatten() for w in weights]).numpy() if weights else np.zeros(0)
-    counts, _ = np.histogram(np.clip(values, -1.0, 1.0), bins=HISTOGRAM_EDGES)
-    return {"edges": HISTOGRAM_EDGES.tolist(), "counts": counts.tolist(), "exact_zeros": int((values == 0).sum())}
 
 
 def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: FitConfig) -> TrialResult:

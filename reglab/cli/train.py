@@ -93,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
 
 def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict:
     """Monte-Carlo dropout on the test rows: the metric of the predictive mean, its spread and entropy."""
+    from reglab.devices import resolve_device
     from reglab.regularizers.mc_dropout import mc_predict
     from reglab.rows import as_tensors
-    from reglab.training import metric, resolve_device
+    from reglab.scoring import metric
     from reglab.trial import prepare
 
     _, (X_test, y_test) = prepare(dataset, train_idx, test_idx)

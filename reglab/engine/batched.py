@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from reglab.data import Dataset
+from reglab.devices import resolve_device
 from reglab.engine.jobs import Job, JobResult, run_job
 from reglab.engine.members import Member, Parsed, build_member, split_rows, stack_key, unstacked_reason
 from reglab.engine.stack import EVAL_ROWS, Stack
-from reglab.training import resolve_device
 
 CPU_FRACTION, CUDA_FRACTION = 0.5, 0.8  # of available RAM, of free GPU memory
 CPU_TENSOR_BYTES = 16 * 2**20  # the largest stacked weight on a CPU

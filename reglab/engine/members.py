@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from reglab.data import Dataset
+from reglab.devices import resolve_device
 from reglab.engine.jobs import Job
 from reglab.models import ACTIVATIONS
+from reglab.noise import noise_layers, noise_seed
 from reglab.regularizers.dropout import Dropout, GaussianDropout
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.schedules import constant
-from reglab.training import FitConfig, noise_layers, noise_seed, resolve_device
+from reglab.training import FitConfig
 from reglab.trial import prepare, training_rows
 
 STACKABLE_KINDS = ("linear", "mlp")

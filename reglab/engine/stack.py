@@ -19,13 +19,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
 from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
 from reglab.rows import as_tensors
-from reglab.training import resolve_device
-from reglab.trial import weight_histogram
+from reglab.weights import weight_histogram
 
 EVAL_ROWS = 128  # rows per member in one evaluation pass
 

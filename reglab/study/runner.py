@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 
 from reglab.data import Dataset, as_dataset
+from reglab.devices import resolve_device
 from reglab.engine import Job, JobResult, run_sequential
 from reglab.store import Store, StoreError
 from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, grid_points, seed_split, test_trial, trial_config
 from reglab.study.settings import StudySettings
 from reglab.study.summary import StudySummary, choose, summarize_study
-from reglab.training import resolve_device
 from reglab.trial import check_setup
 
 Execute = Callable[[Dataset, list[Job], Callable[[Job, JobResult], None]], None]

@@ -10,8 +10,9 @@ from torch import nn
 from reglab.engine import run_jobs
 from reglab.engine.batched import member_bytes
 from reglab.models import ModelSpec
+from reglab.noise import noise_seed
 from reglab.regularizers.dropout import Dropout, GaussianDropout
-from reglab.training import FitConfig, fit, noise_seed
+from reglab.training import FitConfig, fit
 
 
 def collect(dataset, jobs, **options) -> tuple[dict, list]:
