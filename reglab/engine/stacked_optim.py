@@ -3,7 +3,7 @@
 Each step repeats the plain loop's arithmetic with a per-member value in place of the scalar:
 
 - Adam: m ← lerp(m, g, 1 − β₁); v ← β₂v + (1 − β₂)g²; w ← w − η/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε),
-  by PyTorch's fused kernel (``torch.optim.Adam(fused=True)``, within an ulp per step of the default
+  by PyTorch's functional ``torch.optim.adam.adam(fused=True)`` (within an ulp per step of the default
   Adam) once per run of members with equal η; proximal step t = η / (√(v/(1 − β₂ᵗ)) + ε).
 - SGD with heavy-ball momentum μ: b ← μb + g (b = g at the first step); w ← w − ηb; t = η/(1 − μ).
 - decoupled decay w ← w·(1 − ηλ_d) before the step; penalties as loss terms (their gradient added to the
@@ -28,6 +28,7 @@ from functools import partial
 
 import torch
 from torch import Tensor
+from torch.optim.adam import adam as functional_adam
 
 from reglab.engine.members import Member
 from reglab.regularizers.constraints import max_norm_scale
@@ -88,22 +89,22 @@ class StackedAdam:
         self.steps = 0
         self.exp_avg = [torch.zeros_like(p, requires_grad=False) for p in params]
         self.exp_avg_sq = [torch.zeros_like(p, requires_grad=False) for p in params]
-        self.step_count = torch.zeros((), dtype=torch.float32, device=params[0].device)
         self.select(None, params, members)
 
     @torch.no_grad()
     def step(self, grads: list[Tensor]) -> None:
         self.steps += 1
-        self.step_count.fill_(self.steps)
         grads = [g.contiguous() for g in grads]  # the fused kernel reads memory in order
         for rows, lr in self.runs:
-            torch._fused_adam_(
+            counts = [torch.full((), self.steps - 1.0, device=self.params[0].device) for _ in self.params]
+            functional_adam(  # PyTorch's functional Adam (its fused kernel) counts each step up to this one
                 _part(self.params, rows),
                 _part(grads, rows),
                 _part(self.exp_avg, rows),
                 _part(self.exp_avg_sq, rows),
                 [],
-                [self.step_count] * len(self.params),
+                counts,
+                fused=True,
                 lr=lr,
                 beta1=BETAS[0],
                 beta2=BETAS[1],
