@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make demo` runs the main job, `make test` runs the test suite.
+# Two commands on a fresh machine: `make demo` runs the main job, `make test` runs the linter, the format check
+# and the test suite.
 # Each creates the local virtual environment .venv first when it is missing.
 PYTHON ?= python3
 VENV := .venv
@@ -18,6 +19,8 @@ demo: install
 	$(BIN)/reglab compare
 
 test: install browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -rs
 
 # The report's browser test needs Chromium: installed when missing, where apt-get can and we are root. Never fatal

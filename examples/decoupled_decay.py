@@ -14,15 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared import arguments, digits_budget, plt, save
 
 from reglab import L2, FitConfig, Regularizers, Term, fit, mlp
-
-from shared import arguments, digits_budget, plt, save
 
 KINDS = ("Adam + L2", "AdamW")
 
 
-def train(kind: str, lr: float, decay: float, data: tuple, hidden: int, epochs: int, batch_size: int | None = 64) -> torch.nn.Sequential:
+def train(
+    kind: str, lr: float, decay: float, data: tuple, hidden: int, epochs: int, batch_size: int | None = 64
+) -> torch.nn.Sequential:
     """One cell: the model trained with coupled L2 (loss term) or decoupled decay of strength ``decay``."""
     torch.manual_seed(0)
     model = mlp(64, 10, hidden=(hidden,))
@@ -42,8 +43,15 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     rates = (1e-3, 1e-2) if quick else (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     decays = (0.0, 1.0) if quick else (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
     train_data, (X_test, y_test) = digits_budget()
-    grids = {kind: np.array([[accuracy(train(kind, lr, decay, train_data, hidden, epochs), X_test, y_test) for decay in decays]
-                             for lr in rates]) for kind in KINDS}
+    grids = {
+        kind: np.array(
+            [
+                [accuracy(train(kind, lr, decay, train_data, hidden, epochs), X_test, y_test) for decay in decays]
+                for lr in rates
+            ]
+        )
+        for kind in KINDS
+    }
     print(f"digits, {len(train_data[1])} training rows, MLP 64-{hidden}-10, {epochs} epochs: test accuracy")
     for kind, grid in grids.items():
         print(f"{kind}: rows lr, columns λ = {', '.join(f'{d:g}' for d in decays)}")
@@ -57,7 +65,15 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     for axis, (kind, grid) in zip(axes, grids.items()):
         image = axis.imshow(grid, origin="lower", vmin=low, vmax=high, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
-            axis.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=7, color="w" if value < (low + high) / 2 else "k")
+            axis.text(
+                j,
+                i,
+                f"{value:.3f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="w" if value < (low + high) / 2 else "k",
+            )
         axis.set_xticks(range(len(decays)), [f"{d:g}" for d in decays])
         axis.set_yticks(range(len(rates)), [f"{r:g}" for r in rates])
         axis.set(xlabel="weight decay λ", title=kind)

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared import arguments, plt, save
 
 from reglab import FitConfig, fit, mlp
-
-from shared import arguments, plt, save
 
 MEANS = np.array([1.0, 0.0, -1.0, 0.5])
 SCALES = np.array([0.5, 1.0, 2.0, 1.0])
@@ -54,9 +53,17 @@ def averaged_dropout_fit(X: np.ndarray, y: np.ndarray, p: float, seed: int, epoc
     torch.manual_seed(seed)
     model = mlp(X.shape[1], 1, hidden=(), input_dropout=p)
     snapshots: list[np.ndarray] = []
-    keep = lambda record: record["epoch"] >= epochs // 2 and snapshots.append(model[-1].weight.detach().double().numpy()[0].copy())  # noqa: E731
-    fit(model, (X.astype(np.float32), y.astype(np.float32)),
-        config=FitConfig(task="regression", optimizer="sgd", lr=lr, epochs=epochs, batch_size=10, seed=seed), on_epoch=keep)
+
+    def keep(record: dict) -> None:
+        if record["epoch"] >= epochs // 2:
+            snapshots.append(model[-1].weight.detach().double().numpy()[0].copy())
+
+    fit(
+        model,
+        (X.astype(np.float32), y.astype(np.float32)),
+        config=FitConfig(task="regression", optimizer="sgd", lr=lr, epochs=epochs, batch_size=10, seed=seed),
+        on_epoch=keep,
+    )
     return np.mean(snapshots, axis=0)
 
 
@@ -74,8 +81,11 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     for j in range(X.shape[1]):
         print(f"{j:>2} {weights[j]:7.3f} {ols[j]:8.4f} {closed[j]:15.4f} {mean[j]:14.4f} {tolerance[j]:8.4f}")
     agree = bool(np.all(np.abs(mean - closed) <= tolerance))
-    print(f"dropout within 4 se of the weighted ridge for every coefficient: {agree}; "
-          f"largest |dropout − ridge| = {np.abs(mean - closed).max():.4f}, |OLS − ridge| = {np.abs(ols - closed).max():.4f}")
+    print(
+        f"dropout within 4 se of the weighted ridge for every coefficient: {agree}; "
+        f"largest |dropout − ridge| = {np.abs(mean - closed).max():.4f}, "
+        f"|OLS − ridge| = {np.abs(ols - closed).max():.4f}"
+    )
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     index = np.arange(X.shape[1])
@@ -87,7 +97,15 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     axis.set_title("Dropout is adaptive ridge")
     axis.legend(fontsize=8)
     save(figure, out, "dropout_ridge.png")
-    return {"p": p, "weights": weights, "ols": ols, "ridge": closed, "dropout": mean, "tolerance": tolerance, "agree": agree}
+    return {
+        "p": p,
+        "weights": weights,
+        "ols": ols,
+        "ridge": closed,
+        "dropout": mean,
+        "tolerance": tolerance,
+        "agree": agree,
+    }
 
 
 if __name__ == "__main__":

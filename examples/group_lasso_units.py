@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared import arguments, digits_budget, plt, save
 
 from reglab import FitConfig, GroupLasso, Regularizers, Term, fit, mlp
-
-from shared import arguments, digits_budget, plt, save
 
 
 def compact_logits(model: torch.nn.Sequential, X: np.ndarray) -> tuple[np.ndarray, int]:
@@ -51,14 +50,27 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
         compact, kept = compact_logits(model, X_test.astype(np.float64))
         accuracy = float(np.mean(logits.argmax(axis=1) == y_test))
         error = float(np.abs(compact - logits).max())
-        rows.append({"strength": strength, "kept": kept, "accuracy": accuracy,
-                     "compact_accuracy": float(np.mean(compact.argmax(axis=1) == y_test)), "max_error": error})
+        rows.append(
+            {
+                "strength": strength,
+                "kept": kept,
+                "accuracy": accuracy,
+                "compact_accuracy": float(np.mean(compact.argmax(axis=1) == y_test)),
+                "max_error": error,
+            }
+        )
         print(f"{strength:8.0e} {kept:10d} {accuracy:14.4f} {'yes' if error < 1e-4 else 'no':>13} ({error:.1e})")
 
     figure, axis = plt.subplots(figsize=(6, 3.8))
     axis.plot([r["kept"] for r in rows], [r["accuracy"] for r in rows], "o-")
     for r in rows:
-        axis.annotate(f"λ={r['strength']:.0e}", (r["kept"], r["accuracy"]), fontsize=7, xytext=(4, -10), textcoords="offset points")
+        axis.annotate(
+            f"λ={r['strength']:.0e}",
+            (r["kept"], r["accuracy"]),
+            fontsize=7,
+            xytext=(4, -10),
+            textcoords="offset points",
+        )
     axis.set(xlabel="hidden units kept", ylabel="test accuracy", title=f"Group lasso prunes units (of {hidden})")
     save(figure, out, "group_lasso_units.png")
     return {"hidden": hidden, "rows": rows}

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from shared import arguments, plt, save
 from sklearn.linear_model import LassoCV
 
 from reglab import L1, L2, FitConfig, Regularizers, Term, fit, linear_model, load
 from reglab.data.splits import Standardizer, holdout_split, kfold_splits
 from reglab.study.path import path_study
-
-from shared import arguments, plt, save
 
 FOLDS, SEED, TEST_SIZE = 5, 0, 0.25
 
@@ -68,7 +67,9 @@ def lasso_cv_reference(X: np.ndarray, y: np.ndarray, strengths: np.ndarray) -> d
 def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     data = load("sparse", seed=SEED)
     epochs = 500 if quick else 3000
-    l1_path, l2_path = (path_study(data, penalty, folds=FOLDS, seed=SEED, test_size=TEST_SIZE) for penalty in ("l1", "l2"))
+    l1_path, l2_path = (
+        path_study(data, penalty, folds=FOLDS, seed=SEED, test_size=TEST_SIZE) for penalty in ("l1", "l2")
+    )
     X, y = training_part(data)
     reference = lasso_cv_reference(X, y, np.array(l1_path["strengths"]))
     choices = {"cv": l1_path["choices"]["cv_min"], "1se": l1_path["choices"]["cv_1se"]}
@@ -78,16 +79,25 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     for name, strength in choices.items():
         coef = proximal_fit(X, y, Term(L1(strength), mode="proximal"), epochs)
         precision, recall, size = support_scores(coef, data.coef)
-        results[name] = {"strength": strength, "reference": reference[name], "coef": coef,
-                         "precision": precision, "recall": recall, "size": size}
+        results[name] = {
+            "strength": strength,
+            "reference": reference[name],
+            "coef": coef,
+            "precision": precision,
+            "recall": recall,
+            "size": size,
+        }
         print(f"L1 {name:<5} {strength:10.4g} {reference[name]:11.4g} {size:5d} {precision:10.2f} {recall:7.2f}")
     precision, recall, size = support_scores(reference["coef"], data.coef)
     print(f"LassoCV  {'':>10} {reference['cv']:11.4g} {size:5d} {precision:10.2f} {recall:7.2f}")
     ridge_strength = l2_path["choices"]["cv_1se"]
     ridge = proximal_fit(X, y, Term(L2(ridge_strength)), epochs)
     ols_norm = np.linalg.norm(np.linalg.lstsq(X - X.mean(axis=0), y - y.mean(), rcond=None)[0])
-    print(f"L2 1-SE λ={ridge_strength:.4g}: exact zeros {int((ridge == 0).sum())} of {ridge.size}, "
-          f"smallest |w| {np.abs(ridge).min():.2e}, ‖w‖ {np.linalg.norm(ridge):.2f} (minimum-norm least squares: {ols_norm:.2f})")
+    print(
+        f"L2 1-SE λ={ridge_strength:.4g}: exact zeros {int((ridge == 0).sum())} of {ridge.size}, "
+        f"smallest |w| {np.abs(ridge).min():.2e}, ‖w‖ {np.linalg.norm(ridge):.2f} "
+        f"(minimum-norm least squares: {ols_norm:.2f})"
+    )
     results["l2"] = {"strength": ridge_strength, "coef": ridge, "zeros": int((ridge == 0).sum())}
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))

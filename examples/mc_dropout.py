@@ -17,10 +17,9 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 from scipy.stats import norm
+from shared import arguments, plt, save
 
 from reglab import FitConfig, fit, mc_predict, mlp
-
-from shared import arguments, plt, save
 
 NOISE, LEVEL, DROPOUT = 0.1, 0.90, 0.3
 
@@ -34,8 +33,10 @@ def sample(n: int, rng: np.random.Generator, outside: bool = False) -> tuple[np.
 def scores(y: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> dict:
     """Coverage of the central ``LEVEL`` interval and the mean Gaussian negative log-likelihood."""
     half = norm.ppf(0.5 + LEVEL / 2) * np.sqrt(variance)
-    return {"coverage": float(np.mean(np.abs(y - mean) <= half)),
-            "nll": float(-np.mean(norm.logpdf(y, loc=mean, scale=np.sqrt(variance))))}
+    return {
+        "coverage": float(np.mean(np.abs(y - mean) <= half)),
+        "nll": float(-np.mean(norm.logpdf(y, loc=mean, scale=np.sqrt(variance)))),
+    }
 
 
 def spread(model: torch.nn.Module, x: np.ndarray, passes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,30 +51,52 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
     tests = {"inside": sample(1000, rng), "outside": sample(1000, rng, outside=True)}
     torch.manual_seed(0)
     model = mlp(1, 1, hidden=(128,) if quick else (256,), dropout=DROPOUT)
-    fit(model, train, config=FitConfig(task="regression", optimizer="adam", lr=3e-3, epochs=100 if quick else 300, batch_size=32))
+    fit(
+        model,
+        train,
+        config=FitConfig(task="regression", optimizer="adam", lr=3e-3, epochs=100 if quick else 300, batch_size=32),
+    )
     passes = 50 if quick else 200
     predict = lambda x: spread(model, x, passes)  # noqa: E731
     mu_val, s_val = predict(val[0])
     homoscedastic = float(np.mean((val[1] - mu_val) ** 2))
-    fitted = minimize_scalar(lambda log_var: -norm.logpdf(val[1], mu_val, np.sqrt(s_val**2 + np.exp(log_var))).sum(),
-                             bounds=(np.log(1e-6), np.log(10.0)), method="bounded")
+    fitted = minimize_scalar(
+        lambda log_var: -norm.logpdf(val[1], mu_val, np.sqrt(s_val**2 + np.exp(log_var))).sum(),
+        bounds=(np.log(1e-6), np.log(10.0)),
+        method="bounded",
+    )
     noise = float(np.exp(fitted.x))
-    print(f"MC dropout (p={DROPOUT}, {passes} passes): fitted noise σ = {np.sqrt(noise):.3f}; homoscedastic σ_h = {np.sqrt(homoscedastic):.3f} "
-          f"(true noise {NOISE})")
-    print(f"{'test points':<12} {'mean s(x)':>9} {'RMSE':>6} {'MC coverage':>12} {'homo coverage':>14} {'MC NLL':>8} {'homo NLL':>9}")
+    print(
+        f"MC dropout (p={DROPOUT}, {passes} passes): fitted noise σ = {np.sqrt(noise):.3f}; "
+        f"homoscedastic σ_h = {np.sqrt(homoscedastic):.3f} "
+        f"(true noise {NOISE})"
+    )
+    print(
+        f"{'test points':<12} {'mean s(x)':>9} {'RMSE':>6} {'MC coverage':>12} {'homo coverage':>14} "
+        f"{'MC NLL':>8} {'homo NLL':>9}"
+    )
     results = {"noise": noise, "homoscedastic": homoscedastic}
     for name, (x, y) in tests.items():
         mu, s = predict(x)
         mc, homo = scores(y, mu, s**2 + noise), scores(y, mu, np.full_like(mu, homoscedastic))
-        results[name] = {"mc": mc, "homoscedastic": homo, "spread": float(s.mean()), "rmse": float(np.sqrt(np.mean((y - mu) ** 2)))}
-        print(f"{name:<12} {s.mean():9.3f} {results[name]['rmse']:6.3f} {mc['coverage']:12.3f} {homo['coverage']:14.3f} "
-              f"{mc['nll']:8.3f} {homo['nll']:9.3f}")
+        results[name] = {
+            "mc": mc,
+            "homoscedastic": homo,
+            "spread": float(s.mean()),
+            "rmse": float(np.sqrt(np.mean((y - mu) ** 2))),
+        }
+        print(
+            f"{name:<12} {s.mean():9.3f} {results[name]['rmse']:6.3f} {mc['coverage']:12.3f} {homo['coverage']:14.3f} "
+            f"{mc['nll']:8.3f} {homo['nll']:9.3f}"
+        )
 
     grid = np.linspace(-1.6, 1.6, 400, dtype=np.float32)[:, None]
     mu, s = predict(grid)
     z = norm.ppf(0.5 + LEVEL / 2)
     figure, axis = plt.subplots(figsize=(7, 3.8))
-    axis.fill_between(grid[:, 0], mu - z * np.sqrt(s**2 + noise), mu + z * np.sqrt(s**2 + noise), alpha=0.3, label="MC dropout 90%")
+    axis.fill_between(
+        grid[:, 0], mu - z * np.sqrt(s**2 + noise), mu + z * np.sqrt(s**2 + noise), alpha=0.3, label="MC dropout 90%"
+    )
     axis.plot(grid[:, 0], mu - z * np.sqrt(homoscedastic), "C1--", lw=1, label="homoscedastic 90%")
     axis.plot(grid[:, 0], mu + z * np.sqrt(homoscedastic), "C1--", lw=1)
     axis.plot(grid[:, 0], np.sin(3 * grid[:, 0]), "k", lw=1, label="sin(3x)")

@@ -46,7 +46,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "or a random hold-out per seed (default: given)",
     )
     group.add_argument(
-        "--test-size", type=float, default=S, help="held-out test fraction of a random split (default: 0.25)"
+        "--test-size", type=float, default=S, help="held-out test fraction of a random split (default: 0.85)"
     )
 
 
@@ -60,11 +60,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="linear, mlp, cnn, or your own: FILE.py:NAME or module:NAME, a function "
         "returning a fresh torch.nn.Module (default: mlp)",
     )
-    group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 128)")
+    group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 256)")
     group.add_argument("--activation", default=S, help="relu, tanh or gelu (default: relu)")
     group.add_argument("--optimizer", default=S, choices=list(OPTIMIZERS), help="(default: adam)")
     group.add_argument("--lr", type=float, default=S, help="learning rate (default: 1e-3)")
-    group.add_argument("--epochs", type=int, default=S, help="epochs per trial (default: 15)")
+    group.add_argument("--epochs", type=int, default=S, help="epochs per trial (default: 50)")
     group.add_argument("--batch-size", type=int, default=S, help="minibatch size (default: 64)")
     group.add_argument(
         "--params",
@@ -85,7 +85,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("selection")
     group.add_argument("--folds", type=int, default=S, help="k of k-fold cross-validation (default: 3)")
-    group.add_argument("--seeds", type=int, default=S, help="replicates, each with its own split (default: 3)")
+    group.add_argument("--seeds", type=int, default=S, help="replicates, each with its own split (default: 5)")
     group.add_argument(
         "--grid-size",
         type=int,
@@ -103,7 +103,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
         "--rule",
         default=S,
         choices=["1se", "min"],
-        help="strongest within one standard error of the best (default) or the best",
+        help="1se: the strongest within one standard error of the best; min: the best (default: 1se)",
     )
 
 

@@ -67,9 +67,9 @@ def comparison_table(summary: StudySummary, title: str) -> Table:
     """One row per method; a chosen point of several knobs wraps between them rather than being cut short."""
     metric = {"accuracy": "accuracy", "r2": "R²"}.get(summary.metric, summary.metric)
     table = Table(title=title)
-    table.add_column("method")
+    table.add_column("method", overflow="fold")
     table.add_column("chosen", overflow="fold")
-    for column in (f"train {metric}", f"test {metric}", "95% CI", "gap", "zeros", "‖w‖", "vs none"):
+    for column in (f"train {metric}", f"test {metric}", "95% CI", "gap", "zeros", "pruned", "‖w‖", "vs none"):
         table.add_column(column, justify="right")
     table.add_column("outcome")
     for m in summary.methods:
@@ -86,6 +86,7 @@ def comparison_table(summary: StudySummary, title: str) -> Table:
             _ci(m.test_metric.low, m.test_metric.high),
             f"{m.gap.mean:+.4f}" if math.isfinite(m.gap.mean) else "—",
             f"{m.zeros:.1%}" if math.isfinite(m.zeros) else "—",
+            f"{m.units_pruned:.1f}" if math.isfinite(m.units_pruned) else "—",
             f"{m.weight_norm:.2f}" if math.isfinite(m.weight_norm) else "—",
             versus,
             m.outcome,

@@ -49,6 +49,7 @@ def test_dropout_is_a_ridge_weighted_by_each_features_second_moment(example):
 def test_l1_selects_the_support_and_l2_only_shrinks(example):
     figures = example("l1_support")
     from l1_support import training_part
+
     from reglab import load
 
     data = load("sparse")
@@ -96,8 +97,9 @@ def test_decay_cells_train_as_torch_optimizers_do(monkeypatch, kind):
     """A cell, full batch, against torch.optim.Adam(weight_decay=λ) or AdamW(weight_decay=λ) on the weights."""
     monkeypatch.syspath_prepend(str(EXAMPLES))
     from decoupled_decay import train
-    from reglab import mlp
     from shared import digits_budget
+
+    from reglab import mlp
 
     (X, y), _ = digits_budget()
     lr, decay, epochs = 1e-2, 0.1, 5
@@ -107,7 +109,8 @@ def test_decay_cells_train_as_torch_optimizers_do(monkeypatch, kind):
     weights = [p for n, p in reference.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in reference.named_parameters() if n.endswith("bias")]
     optimizer = (torch.optim.Adam if kind == "Adam + L2" else torch.optim.AdamW)(
-        [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}], lr=lr)
+        [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}], lr=lr
+    )
     inputs, targets = torch.from_numpy(X), torch.from_numpy(y).long()
     for _ in range(epochs):
         optimizer.zero_grad()

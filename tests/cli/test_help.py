@@ -1,0 +1,35 @@
+"""The defaults the study flags' help names are StudySettings' own."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reglab.cli import build_parser
+from reglab.study.settings import StudySettings
+
+FIELDS = {
+    "--hidden": lambda s: ",".join(map(str, s.model.hidden)),
+    "--epochs": "epochs",
+    "--seeds": "seeds",
+    "--folds": "folds",
+    "--test-size": "test_size",
+    "--lr": "lr",
+    "--batch-size": "batch_size",
+    "--grid-size": "grid_size",
+    "--optimizer": "optimizer",
+    "--rule": "rule",
+    "--test-split": "test_split",
+}
+
+
+@pytest.mark.parametrize("flag", FIELDS)
+def test_the_help_of_a_study_flag_names_the_settings_default(flag):
+    compare = build_parser().commands["compare"]
+    assert flag in compare.flags  # the command adds its arguments when asked
+    action = next(a for a in compare._actions if flag in a.option_strings)
+    shown = re.search(r"\(default: ([^)]+)\)", action.help).group(1)
+    field = FIELDS[flag]
+    default = field(StudySettings()) if callable(field) else getattr(StudySettings(), field)
+    assert shown == str(default) or float(shown) == default
