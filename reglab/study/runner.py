@@ -68,14 +68,14 @@ def run_study(
     planned = replace(settings, device=str(resolve_device(settings.device)))
     cv = [t for method in settings.methods for t in cv_trials(planned, method, dataset.task)]
     total = len(cv) + len(settings.methods) * settings.seeds
-    finished = len(store.finished_keys(study.id) & {t.key for t in cv})
-    counter = [finished]
+    done = len(store.finished_keys(study.id) & {t.key for t in cv})  # trials finished, for progress
 
     def run(planned: list[PlannedTrial]) -> None:
         todo = [t for t in planned if t.key not in store.finished_keys(study.id)]
         jobs = [_job(t, splits[t.seed]) for t in todo]
 
         def commit(job: Job, result: JobResult) -> None:
+            nonlocal done
             t: PlannedTrial = job.tag
             store.record_trial(
                 study.id,
@@ -91,12 +91,12 @@ def run_study(
                 result.history,
                 result.error,
             )
-            counter[0] += 1
+            done += 1
             if progress:
-                progress(counter[0], total)
+                progress(done, total)
 
         if progress:
-            progress(counter[0], total)
+            progress(done, total)
         execute(dataset, jobs, commit)
 
     run(cv)
@@ -106,7 +106,7 @@ def run_study(
         for method in settings.methods
         for seed in range(settings.seeds)
     ]
-    counter[0] += len(store.finished_keys(study.id) & {t.key for t in tests})
+    done += len(store.finished_keys(study.id) & {t.key for t in tests})
     run(tests)
     summary = summarize_study(settings, store.trials(study.id), dataset.task)
     store.finish_study(study.id, summary.to_dict())
