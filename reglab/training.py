@@ -47,6 +47,8 @@ class FitConfig:
     loss: Callable[[Tensor, Tensor], Tensor] | None = None  # loss(output, y) -> scalar; None: cross-entropy or MSE
     metric: Callable[[Tensor, Tensor], float] | None = None  # metric(output, y) -> float; None: accuracy or R²
     greater_is_better: bool = True  # of ``metric`` (the built-in ones are)
+    target_scale: tuple[float, float] = (0.0, 1.0)  # (mean, sd) that standardized a regression target: a user's
+    #                                                 loss and metric see output and y back in the target's units
 
     def __post_init__(self) -> None:
         for name in ("loss", "metric"):
@@ -83,16 +85,24 @@ class FitConfig:
             )
 
     def to_dict(self) -> dict:
-        """Plain values; a user's loss or metric by its name (the store keeps no code)."""
-        return {**self.__dict__, "loss": callable_name(self.loss), "metric": callable_name(self.metric)}
+        """Plain values; a user's loss or metric by its name (the store keeps no code), no target scale (the
+        trial's own, from its rows)."""
+        data = {k: v for k, v in self.__dict__.items() if k != "target_scale"}
+        return {**data, "loss": callable_name(self.loss), "metric": callable_name(self.metric)}
 
     def objective(self, output: Tensor, y: Tensor) -> Tensor:
-        """The mean data loss: the user's ``loss``, or ``data_loss`` of the task."""
-        return self.loss(output, y) if self.loss is not None else data_loss(output, y, self.task)
+        """The mean data loss: the user's ``loss`` (in the target's units), or ``data_loss`` of the task."""
+        return self.loss(*self._in_units(output, y)) if self.loss is not None else data_loss(output, y, self.task)
 
     def score(self, output: Tensor, y: Tensor) -> float:
-        """The metric: the user's ``metric``, or accuracy / R² (``metric``) of the task."""
-        return float(self.metric(output, y)) if self.metric is not None else metric(output, y, self.task)
+        """The metric: the user's ``metric`` (in the target's units), or accuracy / R² of the task."""
+        if self.metric is None:
+            return metric(output, y, self.task)
+        return float(self.metric(*self._in_units(output, y)))
+
+    def _in_units(self, output: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        mean, sd = self.target_scale
+        return (output, y) if (mean, sd) == (0.0, 1.0) else (output * sd + mean, y * sd + mean)
 
 
 def callable_name(function: Callable | None) -> str | None:

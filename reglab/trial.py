@@ -8,7 +8,7 @@ never steer training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -82,8 +82,7 @@ def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> 
 
         return [Subset(dataset.source, np.asarray(idx).tolist()) for idx in (train_idx, *other_idx)]
     scaler = Standardizer.fit(dataset.X[train_idx], impute=dataset.has_missing)
-    y_train = dataset.y[train_idx]
-    mean, std = (float(y_train.mean()), float(y_train.std()) or 1.0) if dataset.task == "regression" else (0.0, 1.0)
+    mean, std = target_scale(dataset, train_idx)
 
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y = dataset.y[idx]
@@ -92,6 +91,15 @@ def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> 
         )
 
     return [part(idx) for idx in (train_idx, *other_idx)]
+
+
+def target_scale(dataset: Dataset, train_idx: np.ndarray) -> tuple[float, float]:
+    """(mean, sd) of a regression target on the training rows, by which ``prepare`` standardizes it; (0, 1)
+    for classes and for a torch Dataset's rows (standardized by nothing)."""
+    if dataset.task != "regression" or dataset.source is not None:
+        return 0.0, 1.0
+    y = dataset.y[train_idx]
+    return float(y.mean()), float(y.std()) or 1.0
 
 
 def training_rows(
@@ -117,6 +125,7 @@ def run_trial(
 
     torch.manual_seed(fit_config.seed)
     model = build_model(dataset, config)
+    fit_config = replace(fit_config, target_scale=target_scale(dataset, fit_idx))  # a user's loss sees its units
     fitted = fit(model, train, monitor, config=fit_config, regularizers=reg.loop_regularizers(model), on_epoch=on_epoch)
     return summarize(fitted, train, evaluation, fit_config), fitted
 
@@ -130,8 +139,9 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     """Raise at once the ``ValueError`` that training ``config`` on ``dataset`` would end in: a model option
     its architecture has no layer for (spatial dropout in an MLP, dropout in a model without a tunable
     dropout layer), data it cannot take, an augmentation the data has no axis for, an output that does not
-    fit the task. Builds the model and passes two rows through the augmentations and the model; trains
-    nothing, and leaves PyTorch's random state as it was."""
+    fit the task, a loss, metric or registered penalty that fails on it. Builds the model and passes two rows
+    through the augmentations, the model, the penalties, the loss and the metric; trains nothing, and leaves
+    PyTorch's random state as it was."""
     reg = config.regularization
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         model = build_model(dataset, config)
@@ -141,28 +151,39 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
         else:
             x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=dtype)
         loop = reg.loop_regularizers(model)
-        for term in loop.penalties:
-            term.bind(model)  # parameter patterns that match nothing fail here
+        bound = [term.bind(model) for term in loop.penalties]  # parameter patterns that match nothing fail here
         for used, params in ((loop.decay, loop.decay_params), (loop.max_norm, loop.max_norm_params)):
             if used:
                 select_parameters(model, params)
         for transform in loop.augment:
             x = transform(x, torch.Generator().manual_seed(0))
-        try:
-            output = model.train()(x)
-        except (RuntimeError, TypeError, IndexError) as error:  # what a module raises on input it cannot take
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(
-                f"the model cannot take samples of shape {dataset.input_shape} from {dataset.name}: {reason}"
-            ) from None
-    problem = output_problem(output, dataset.task, dataset.n_outputs, len(x))
-    if problem:
-        raise ValueError(f"{problem} for {dataset.task} of {dataset.name}")
-    y = torch.as_tensor(dataset.y[:2]).to(torch.long if dataset.task == "classification" else output.dtype)
-    loss = config.fit.objective(output, y)
-    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"the loss must return a scalar tensor (the mean over the batch); it returned {shape}")
+        output = _probe(
+            lambda: model.train()(x),
+            f"the model cannot take samples of shape {dataset.input_shape} from {dataset.name}",
+        )
+        problem = output_problem(output, dataset.task, dataset.n_outputs, len(x))
+        if problem:
+            raise ValueError(f"{problem} for {dataset.task} of {dataset.name}")
+        for term in bound:
+            _probe(lambda term=term: float(term.value(0)), f"the penalty {term.term.penalty.name} fails", False)
+        y = torch.as_tensor(dataset.y[:2]).to(torch.long if dataset.task == "classification" else output.dtype)
+        loss = _probe(lambda: config.fit.objective(output, y), "the loss fails", config.fit.loss is None)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"the loss must return a scalar tensor (the mean over the batch); it returned {shape}")
+        _probe(lambda: config.fit.score(output, y), "the metric must return one number", False)
+
+
+def _probe(call, what: str, own_errors: bool = True):
+    """``call()``; what it raises becomes a one-line ValueError that says what failed. With ``own_errors`` a
+    ValueError passes as it is (reglab's own models raise theirs, one line already)."""
+    try:
+        return call()
+    except Exception as error:
+        if own_errors and isinstance(error, ValueError):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"{what}: {type(error).__name__}{': ' + reason if reason else ''}") from None
 
 
 def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: FitConfig) -> TrialResult:

@@ -305,3 +305,73 @@ def test_the_study_says_how_each_trial_ran_and_why(digits):
     )
     assert own.ran() == {"none": {"alone: a custom model": 2}}
     assert ours.ran()["l2"] and all(how.startswith("stacked with") for how in ours.ran()["l2"])
+
+
+def test_a_users_regression_metric_sees_the_target_in_its_own_units():
+    """MAE of a model that learns nothing (lr tiny: it predicts about 0 in standardized units, i.e. the
+    training mean) equals scikit-learn's MAE of the training mean, in the target's units (y ≈ 1000 ± 50)."""
+    from sklearn.metrics import mean_absolute_error
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (1000 + 50 * rng.normal(size=200)).astype(np.float64)
+
+    def mae(output, target):
+        return (output.reshape(target.shape) - target).abs().mean().item()
+
+    study = reglab.compare(
+        model=lambda: nn.Linear(3, 1),
+        data=(X, y),
+        methods=["none"],
+        metric=mae,
+        greater_is_better=False,
+        lr=1e-9,
+        **{**QUICK, "seeds": 1},
+    )
+    train, test = holdout_split(y, 0.25, 0, stratify=False)
+    torch.manual_seed(0)
+    start = nn.Linear(3, 1)  # the untrained model's standardized predictions, back in units
+    Xs = Standardizer.fit(X[train]).transform(X[test])
+    with torch.no_grad():
+        predicted = start(torch.as_tensor(Xs)).numpy().ravel() * y[train].std() + y[train].mean()
+    expected = mean_absolute_error(y[test], predicted)
+    assert study.summary.methods[0].test_metric.mean == pytest.approx(expected, rel=1e-4)
+    assert expected > 10  # in units: about 40, not about 0.8 as in standardized units
+
+
+def test_resuming_a_study_on_other_data_is_refused(digits, tmp_path):
+    X, y = digits
+    kwargs = dict(model=build, methods=["none"], store=tmp_path / "s.sqlite", name="s", **QUICK)
+    reglab.compare(data=(X, y), **kwargs)
+    assert reglab.compare(data=(X, y), resume=True, **kwargs).summary.methods[0].test_values
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        reglab.compare(data=(X[::-1].copy(), y[::-1].copy()), resume=True, **kwargs)
+    with pytest.raises(ValueError, match="data_fingerprint"):
+        reglab.compare(data=(X, y), test_data=(X[:20], y[:20]), resume=True, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        (dict(loss=lambda output, y: output.nosuch()), "the loss fails: AttributeError"),
+        (dict(metric=lambda output, y: "high"), "the metric must return one number"),
+        (dict(metric=lambda output, y: output.argmax(1) == y), "the metric must return one number"),
+    ],
+)
+def test_a_failing_loss_or_metric_is_one_line_before_training(digits, kwargs, says):
+    with pytest.raises(ValueError, match=says):
+        reglab.compare(model=build, data=digits, methods=["none"], **{**QUICK, **kwargs})
+
+
+def test_a_model_whose_forward_asserts_is_one_line(digits):
+    class Picky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 10)
+
+        def forward(self, x):
+            assert x.shape[1] == 5, "five features only"
+            return self.linear(x)
+
+    with pytest.raises(ValueError, match="cannot take samples of shape .*AssertionError: five features only"):
+        reglab.compare(model=Picky, data=digits, methods=["none"], **QUICK)

@@ -41,7 +41,8 @@ def show_comparison(args: argparse.Namespace, study: StudyRecord, trials: list[T
     from reglab.study import StudySettings, summarize_study
 
     kind = study.settings.get("kind", "compare")
-    settings = StudySettings.from_dict({key: value for key, value in study.settings.items() if key != "kind"})
+    stored = {key: value for key, value in study.settings.items() if key not in ("kind", "data_fingerprint")}
+    settings = StudySettings.from_dict(stored)
     task = trials[0].config["fit"]["task"] if trials else "classification"
     summary = summarize_study(settings, trials, task)
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -68,6 +69,15 @@ class Dataset:
         """Whether some feature value is missing (NaN): tables loaded with ``impute=True`` keep them so that
         each split fills them from its own training rows (``Standardizer.fit(..., impute=True)``)."""
         return self.source is None and bool(np.isnan(self.X).any())
+
+    def fingerprint(self) -> str:
+        """A short hash of the rows: shapes, task, classes, targets, given test rows and features (a torch
+        Dataset's items are not read: their count and shape stand in)."""
+        digest = hashlib.sha256(repr((self.X.shape, self.task, self.classes)).encode())
+        digest.update(np.ascontiguousarray(self.y).tobytes())
+        digest.update(b"" if self.test_idx is None else self.test_idx.tobytes())
+        digest.update(b"" if self.source is not None else np.ascontiguousarray(self.X).tobytes())
+        return digest.hexdigest()[:16]
 
     @property
     def n_samples(self) -> int:

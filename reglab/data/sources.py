@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from reglab.data.dataset import TASKS, DataError, Dataset
+from reglab.data.tables import frame_dataset
 
 
 def as_dataset(
@@ -27,11 +28,25 @@ def as_dataset(
         (X, y), (Xt, yt) = _pair(data, "data"), _pair(test_data, "test_data")
         both = _arrays(np.concatenate([X, Xt]), np.concatenate([y, yt]), task)
         return replace(both, test_idx=np.arange(len(y), len(y) + len(yt)))
+    if _is_frame(data) and _is_frame(test_data):  # one encoding of categories and labels for both
+        import pandas as pd
+
+        both = pd.concat([data, test_data], ignore_index=True)
+        encoded = frame_dataset(both, target, impute) if target is not None else _one(both, target, task, impute)
+        is_test = np.arange(len(both)) >= len(data)
+        return replace(encoded, test_idx=np.flatnonzero(is_test[both[target].notna().to_numpy()]))
     return with_test(_one(data, target, task, impute), _one(test_data, target, task, impute))
 
 
 def with_test(train: Dataset, test: Dataset) -> Dataset:
     """``train``'s rows followed by ``test``'s, the latter marked as the given test set."""
+    if train.test_idx is not None:
+        raise DataError(
+            f"{train.name} comes with its own test set: give test_data only for data without one, "
+            "or take the official split as it is"
+        )
+    if train.feature_names and test.feature_names and train.feature_names != test.feature_names:
+        raise DataError("the test set's features are not the training data's: give both with the same columns")
     if train.input_shape != test.input_shape or train.task != test.task:
         raise DataError(
             f"the test set does not fit the training data: samples of shape {test.input_shape} "
@@ -75,8 +90,6 @@ def _one(data: object, target: str | None, task: str | None, impute: bool) -> Da
     if _is_frame(data):
         if target is None:
             raise DataError("a DataFrame needs target=NAME, the column to predict")
-        from reglab.data.tables import frame_dataset
-
         return frame_dataset(data, target, impute, "dataframe")
     if _is_pair(data):
         return _arrays(*_pair(data, "data"), task)
@@ -102,8 +115,11 @@ def torch_dataset(data, task: str | None = None) -> Dataset:
 
     n = _length(data)
     inputs = [_item(data, i)[0] for i in range(min(n, 2))]
-    shapes = {tuple(torch.as_tensor(x).shape) for x in inputs}
-    if len(shapes) != 1 or not next(iter(shapes)):
+    try:
+        shapes = {tuple(torch.as_tensor(x).shape) for x in inputs}
+    except (TypeError, ValueError, RuntimeError):
+        shapes = {type(x).__name__ for x in inputs}
+    if len(shapes) != 1 or not isinstance(next(iter(shapes)), tuple) or not next(iter(shapes)):
         raise DataError(
             f"the Dataset's inputs must be tensors of one shape, with at least one axis: got {sorted(shapes)}"
         )
@@ -156,6 +172,8 @@ def _item(data, i: int) -> tuple:
 
 
 def _target(value) -> float | int:
+    if np.size(value) != 1:
+        raise DataError(f"the Dataset's targets must be single numbers (a class index or a value); got {value!r}")
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise DataError(f"the Dataset's targets must be single numbers (a class index or a value); got {value!r}")

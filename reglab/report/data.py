@@ -321,12 +321,8 @@ def run_info(study: StudyRecord, trials: list[TrialRecord]) -> RunInfo:
     )
 
 
-PYTHON_ONLY = (
-    "loss",
-    "metric",
-    "greater_is_better",
-    "num_workers",
-)  # settings a study takes from Python only, without a flag
+# stored values without a flag: settings a study takes from Python only, and the data's fingerprint
+PYTHON_ONLY = ("loss", "metric", "greater_is_better", "num_workers", "data_fingerprint")
 
 
 def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:

@@ -63,7 +63,8 @@ def run_study(
         in_use = {frozenset(k for k, v in c.regularization.to_dict().items() if v): c for c in configs}
         for config in in_use.values():
             check_setup(dataset, config)
-    study = store.start_study(name, stored_settings(store, name, settings, kind, resume), resume)
+    stored = stored_settings(store, name, settings, kind, resume, dataset.fingerprint())
+    study = store.start_study(name, stored, resume)
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))
     cv = [t for method in settings.methods for t in cv_trials(planned, method, dataset.task)]
@@ -125,7 +126,7 @@ def study_name(store: Store, settings: StudySettings, kind: str, name: str | Non
             s
             for s in studies
             if s.settings.get("kind", kind) == kind
-            and {key: value for key, value in s.settings.items() if key != "kind"} == given
+            and {key: value for key, value in s.settings.items() if key not in STUDY_KEYS} == given
         ]
         if not same:
             raise ValueError(f"no study with these settings in {store.path} to resume: pass name=NAME")
@@ -139,14 +140,21 @@ def fresh_name(store: Store, stem: str) -> str:
     return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)
 
 
-def stored_settings(store: Store, name: str, settings: StudySettings, kind: str, resume: bool) -> dict:
-    """What a study is stored with: the command that runs it and its settings. A study begun by an
-    earlier reglab, which stored no command, resumes without one."""
+STUDY_KEYS = ("kind", "data_fingerprint")  # stored beside the settings: the command, and what the data were
+
+
+def stored_settings(
+    store: Store, name: str, settings: StudySettings, kind: str, resume: bool, data_fingerprint: str
+) -> dict:
+    """What a study is stored with: the command that runs it, its settings and its data's fingerprint (so
+    that resuming it on other data is refused). A study begun by an earlier reglab, which stored no command
+    or fingerprint, resumes without them."""
+    values = {"kind": kind, **settings.to_dict(), "data_fingerprint": data_fingerprint}
     try:
-        begun_without = resume and "kind" not in store.study(name).settings
+        stored = store.study(name).settings if resume else None
     except StoreError:  # a new study
-        begun_without = False
-    return settings.to_dict() if begun_without else {"kind": kind, **settings.to_dict()}
+        stored = None
+    return values if stored is None else {k: v for k, v in values.items() if k in stored or k not in STUDY_KEYS}
 
 
 def _job(trial: PlannedTrial, split: SeedSplit) -> Job:

@@ -13,7 +13,10 @@ SETTINGS = StudySettings(data="wine", methods=("none",), seeds=1, folds=2, epoch
 def test_a_study_stores_its_command_and_resumes_only_under_it(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         run_study(SETTINGS, store, "t", kind="tune")
-        assert store.study("t").settings == {"kind": "tune", **SETTINGS.to_dict()}
+        from reglab.data import load
+
+        fingerprint = load("wine").fingerprint()
+        assert store.study("t").settings == {"kind": "tune", **SETTINGS.to_dict(), "data_fingerprint": fingerprint}
         run_study(SETTINGS, store, "t", resume=True, kind="tune")
         with pytest.raises(StoreError, match=r"kind \(stored \"tune\", given \"compare\"\)"):
             run_study(SETTINGS, store, "t", resume=True, kind="compare")
@@ -23,7 +26,8 @@ def test_a_study_begun_before_commands_were_stored_resumes(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         store.start_study("old", SETTINGS.to_dict(), resume=False)  # as an earlier reglab stored it
         summary = run_study(SETTINGS, store, "old", resume=True)
-        assert store.study("old").status == "finished" and "kind" not in store.study("old").settings
+        assert store.study("old").status == "finished"
+        assert {"kind", "data_fingerprint"}.isdisjoint(store.study("old").settings)
         assert [m.method for m in summary.methods] == ["none"]
 
 
