@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from reglab.regularizers.dropout import TUNABLE_LAYERS, set_rates, tunable_layers
+from reglab.methods import DROPOUT_FIELDS, METHODS
+from reglab.models import ModelSpec
+from reglab.regularizers.dropout import set_rates
 
 Builder = Callable[[], nn.Module]
 
@@ -30,7 +32,8 @@ class ModelTypeError(ValueError, TypeError):
     """A model argument of the wrong kind: a ``TypeError`` for Python, bad input (a ``ValueError``) for the CLI."""
 
 
-RATE_METHODS = {"dropout": "dropout", "gaussian": "gaussian-dropout", "dropconnect": "dropconnect"}  # kind -> method
+# dropout_kind (as the builders name it) -> the method that sets the rate of its tunable layer
+RATE_METHODS = {kind: next(m.name for m in METHODS.values() if m.field == f) for f, kind in DROPOUT_FIELDS.items()}
 
 
 class Reinitialized:
@@ -114,13 +117,6 @@ class CustomModel:
             built = build_checked(builder)
         return cls(builder, name or builder_name(builder), fingerprint(built))
 
-    @property
-    def layers(self) -> list[str]:
-        """The methods whose rates this model's tunable layers take (e.g. ``["dropout"]``)."""
-        with torch.random.fork_rng(devices=[]):
-            model = build_checked(self.builder)
-        return sorted({TUNABLE_LAYERS[type(layer)][0] for layer in tunable_layers(model)})
-
     def build(
         self,
         input_shape: Sequence[int],
@@ -159,6 +155,11 @@ class _NotStored:
         raise ValueError(
             f"the store keeps the fingerprint of the model {self.__qualname__}, not the model: pass it again"
         )
+
+
+def model_from_dict(data: dict) -> ModelSpec | CustomModel:
+    """A model from its stored dict: one of reglab's architectures, or a user's model as its record."""
+    return CustomModel.stored(data) if data.get("kind") == CustomModel.kind else ModelSpec.from_dict(data)
 
 
 def check_importable(builder: object) -> None:

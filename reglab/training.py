@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -106,7 +107,18 @@ class FitConfig:
 
 
 def callable_name(function: Callable | None) -> str | None:
-    return None if function is None else getattr(function, "__qualname__", None) or repr(function)
+    """A name that tells a user's loss or metric apart on resume: a function's qualified name, a partial's
+    function and arguments, an object's class and public settings (``CrossEntropyLoss(label_smoothing=0.1,
+    ...)``). Lambdas all read ``<lambda>``: give a named function to keep them apart."""
+    if function is None:
+        return None
+    if isinstance(function, partial):
+        return f"{callable_name(function.func)}(*{function.args!r}, **{function.keywords!r})"
+    if hasattr(function, "__qualname__"):
+        return function.__qualname__
+    plain = (bool, int, float, str, type(None))
+    settings = {k: v for k, v in sorted(vars(function).items()) if not k.startswith("_") and isinstance(v, plain)}
+    return f"{type(function).__qualname__}({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
 
 
 @dataclass(frozen=True)

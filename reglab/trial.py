@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from reglab.custom_model import CustomModel, output_problem
+from reglab.custom_model import CustomModel, model_from_dict, output_problem
 from reglab.data import Dataset
 from reglab.data.splits import Standardizer, holdout_split
 from reglab.devices import resolve_device
@@ -45,10 +45,8 @@ class TrialConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrialConfig:
         """A stored config; a user's model, loss or metric comes back as its record (the store keeps no code)."""
-        model = data["model"]
-        model = CustomModel.stored(model) if model.get("kind") == CustomModel.kind else ModelSpec.from_dict(model)
         fit = FitConfig(**{k: v for k, v in data["fit"].items() if k not in ("loss", "metric")})
-        return cls(Regularization.from_dict(data["regularization"]), model, fit)
+        return cls(Regularization.from_dict(data["regularization"]), model_from_dict(data["model"]), fit)
 
 
 @dataclass
@@ -118,16 +116,23 @@ def training_rows(
 def run_trial(
     dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig, on_epoch=None
 ) -> tuple[TrialResult, FitResult]:
-    """Train on ``train_idx``, score on ``eval_idx``; deterministic given the config's seed."""
+    """Train on ``train_idx``, score on ``eval_idx``; deterministic given the config's seed. The caller's
+    PyTorch random state is left as it was (the trial seeds its own)."""
     reg, fit_config = config.regularization, config.fit
     fit_idx, monitor_idx = training_rows(dataset, train_idx, eval_idx, config)
     train, monitor, evaluation = prepare(dataset, fit_idx, monitor_idx, eval_idx)
-
-    torch.manual_seed(fit_config.seed)
-    model = build_model(dataset, config)
     fit_config = replace(fit_config, target_scale=target_scale(dataset, fit_idx))  # a user's loss sees its units
-    fitted = fit(model, train, monitor, config=fit_config, regularizers=reg.loop_regularizers(model), on_epoch=on_epoch)
-    return summarize(fitted, train, evaluation, fit_config), fitted
+    with own_random_state():
+        torch.manual_seed(fit_config.seed)
+        model = build_model(dataset, config)
+        loop = reg.loop_regularizers(model)
+        fitted = fit(model, train, monitor, config=fit_config, regularizers=loop, on_epoch=on_epoch)
+        return summarize(fitted, train, evaluation, fit_config), fitted
+
+
+def own_random_state():
+    """A block whose draws from PyTorch's global generators (CPU and CUDA) do not reach the caller's."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else [])
 
 
 def build_model(dataset: Dataset, config: TrialConfig) -> torch.nn.Module:

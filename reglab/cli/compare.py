@@ -75,10 +75,9 @@ def run_and_print(
         )
     else:
         out = console()
-        title = f"{name} · {settings.data} · {settings.seeds} seeds · {settings.folds}-fold CV · {settings.rule} rule"
         for method in summary.methods if details else ():
             details(out, method)
-        out.print(comparison_table(summary, title))
+        out.print(comparison_table(summary, study.title))
         out.print(winner_line(summary), highlight=False)
         out.print(f"{seconds:.1f} s · stored in {args.store} as {name!r}", style="dim", highlight=False)
         if report:

@@ -35,7 +35,7 @@ from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
 from reglab.rows import EVAL_BATCH
 from reglab.training import FitConfig, fit
-from reglab.trial import TrialConfig, build_model, prepare, training_rows
+from reglab.trial import TrialConfig, build_model, check_setup, own_random_state, prepare, training_rows
 
 STRENGTHS = (
     "l1",
@@ -196,7 +196,8 @@ class RegularizedNet(BaseEstimator):
         rows = np.arange(dataset.n_samples)
         fit_rows, monitor_rows = training_rows(dataset, rows, rows[:0], config)
         train, monitor = prepare(dataset, fit_rows, monitor_rows)
-        with intra_op_threads(TRIAL_THREADS):
+        check_setup(dataset, config)  # a module that does not fit the data or the task: one line, before training
+        with intra_op_threads(TRIAL_THREADS), own_random_state():
             torch.manual_seed(config.fit.seed)
             model = build_model(dataset, config)
             result = fit(

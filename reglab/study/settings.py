@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from reglab.custom_model import CustomModel
+from reglab.custom_model import CustomModel, model_from_dict
 from reglab.importer import import_object, is_import_string
 from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
@@ -61,10 +61,7 @@ CONSTRAINTS: dict[str, tuple[Callable[[object], bool], str]] = {
     ),
     "folds": (_integer(2), "an integer >= 2"),
     "seeds": (_integer(1), "an integer >= 1"),
-    "test_size": (
-        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
-        "a number in (0, 1)",
-    ),
+    "test_size": (_fraction, "a number in (0, 1)"),
     "test_split": (lambda v: v in TEST_SPLITS, f"one of {TEST_SPLITS}"),
     "grid_size": (_integer(1), "an integer >= 1"),
     "grids": (lambda v: isinstance(v, dict), "a table such as {l2 = [1e-4, 1e-3]}"),
@@ -231,7 +228,7 @@ def resolve_model(model: object) -> ModelSpec | CustomModel:
     if isinstance(model, (ModelSpec, CustomModel)):
         return model
     if isinstance(model, dict):
-        return CustomModel.stored(model) if model.get("kind") == CustomModel.kind else ModelSpec.from_dict(model)
+        return model_from_dict(model)
     if isinstance(model, str):
         if is_import_string(model):
             return CustomModel.of(import_object(model, "model"), name=model)

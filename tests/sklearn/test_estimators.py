@@ -130,3 +130,18 @@ def test_a_diverged_fit_warns_and_names_the_remedy(cancer):
     X, y = cancer
     with pytest.warns(RuntimeWarning, match="diverged.*lower learning_rate"):
         RegularizedNetClassifier((8,), optimizer="sgd", learning_rate=1e6, epochs=3, random_state=0).fit(X, y)
+
+
+def test_a_module_with_the_wrong_number_of_outputs_is_refused_before_training():
+    X, y = np.random.default_rng(0).normal(size=(40, 4)), np.array([0, 1] * 20)
+    with pytest.raises(ValueError, match=r"shape \(2, 5\), not \(2, 2\)"):
+        RegularizedNetClassifier(module=lambda: nn.Linear(4, 5), epochs=1).fit(X, y)
+
+
+def test_fitting_leaves_the_callers_random_state_alone():
+    X, y = np.random.default_rng(0).normal(size=(40, 4)), np.array([0, 1] * 20)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    RegularizedNetClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0).fit(X, y)
+    assert torch.equal(torch.rand(3), expected)
