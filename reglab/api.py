@@ -162,121 +162,24 @@ def compare(
 
     ``settings`` are :class:`StudySettings`' fields (``grids``, ``folds``, ``seeds``, ``rule``, ``epochs``,
     ``lr``, ``optimizer``, ``batch_size``, ``test_size``, ``test_split``, ``grid_size``, ``penalty_mode``,
-    ``device``). ``workers`` starts a local Dask cluster, ``scheduler`` joins one; ``report`` writes the HTML
-    report to that path.
+    ``device``, ``params``, ``loss``, ``metric``, ``greater_is_better``, ``num_workers``). ``workers`` starts
+    a local Dask cluster, ``scheduler`` joins one; ``report`` writes the HTML report to that path.
     """
-    values = {**settings, **({"methods": methods} if methods is not None else {})}
-    return _study(
-        "compare",
-        data,
-        model,
-        target,
-        test_data,
-        task,
-        impute,
-        values,
-        store,
-        name,
-        resume,
-        workers,
-        scheduler,
-        strategy,
-        progress,
-        report,
-    )
-
-
-def tune(
-    method: str,
-    data: object = "digits",
-    *,
-    grid: Sequence[float] | None = None,
-    model: object = None,
-    target: str | None = None,
-    test_data: object = None,
-    task: str | None = None,
-    impute: bool = False,
-    store: str | Path | None = None,
-    name: str | None = None,
-    resume: bool = False,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    strategy: str = "auto",
-    progress: bool | Progress = False,
-    report: str | Path | None = None,
-    **settings: object,
-) -> Study:
-    """One method's validation curve over its grid (``grid`` for a single tuned name, or ``grids=``), the
-    value chosen per seed and the test score; returns the :class:`Study` (its curves in ``summary``)."""
-    reg = Regularization.parse(method)
-    if not reg.tuned:
-        raise ValueError(
-            f"nothing to tune in {method!r}: name a method without a value, e.g. 'l2' or 'dropout+maxnorm=3'"
-        )
-    values: dict = {**settings, "methods": (method,)}
-    if grid is not None:
-        if len(reg.tuned) != 1:
-            raise ValueError(
-                f"grid= gives the values of one tuned method; {method!r} tunes {', '.join(reg.tuned)}: "
-                "use grids={name: [...]} for each"
-            )
-        values["grids"] = {**dict(settings.get("grids") or {}), reg.tuned[0]: list(grid)}
-    return _study(
-        "tune",
-        data,
-        model,
-        target,
-        test_data,
-        task,
-        impute,
-        values,
-        store,
-        name,
-        resume,
-        workers,
-        scheduler,
-        strategy,
-        progress,
-        report,
-    )
-
-
-def _study(
-    kind: str,
-    data: object,
-    model: object,
-    target: str | None,
-    test_data: object,
-    task: str | None,
-    impute: bool,
-    values: dict,
-    store: str | Path | None,
-    name: str | None,
-    resume: bool,
-    workers: int | None,
-    scheduler: str | None,
-    strategy: str,
-    progress: bool | Progress,
-    report: str | Path | None,
-) -> Study:
-    known = {f.name for f in fields(StudySettings)} - {"data", "target", "impute", "model"}
-    unknown = sorted(set(values) - known)
+    kind = settings.pop("_kind", "compare")  # reglab.tune's own study runs through here too
+    known = {f.name for f in fields(StudySettings)} - {"data", "target", "impute", "model", "methods"}
+    unknown = sorted(set(settings) - known)
     if unknown:
         raise TypeError(f"unknown study settings {unknown}: use {', '.join(sorted(known))}")
     dataset = as_dataset(data, target=target, task=task, impute=impute, test_data=test_data)
     label = str(data) if isinstance(data, (str, Path)) else dataset.name
-    settings = StudySettings.from_dict(
-        {
-            **values,
-            "data": label,
-            "target": target,
-            "impute": impute,
-            "model": resolve_model(model if model is not None else StudySettings().model),
-        }
-    )
+    values = {**settings, "data": label, "target": target, "impute": impute}
+    values["model"] = resolve_model(model if model is not None else StudySettings().model)
+    if methods is not None:
+        values["methods"] = methods
+    study_settings = StudySettings.from_dict(values)  # bad settings fail before any cluster starts
     with _executor(workers, scheduler, strategy) as execute:
         study = run(
-            settings,
+            study_settings,
             dataset=dataset,
             store=store,
             name=name,
@@ -288,6 +191,27 @@ def _study(
     if report is not None:
         study.report(report)
     return study
+
+
+def tune(method: str, data: object = "digits", *, grid: Sequence[float] | None = None, **options: object) -> Study:
+    """One method's validation curve over its grid (``grid`` for a single tuned name, or ``grids=``), the
+    value chosen per seed and the test score; returns the :class:`Study` (its curves in ``summary``).
+    ``options`` are :func:`compare`'s keyword arguments."""
+    reg = Regularization.parse(method)
+    if not reg.tuned:
+        raise ValueError(
+            f"nothing to tune in {method!r}: name a method without a value, e.g. 'l2' or 'dropout+maxnorm=3'"
+        )
+    if "methods" in options:
+        raise TypeError("tune takes one method, its first argument: use compare for several")
+    if grid is not None:
+        if len(reg.tuned) != 1:
+            raise ValueError(
+                f"grid= gives the values of one tuned method; {method!r} tunes {', '.join(reg.tuned)}: "
+                "use grids={name: [...]} for each"
+            )
+        options["grids"] = {**dict(options.get("grids") or {}), reg.tuned[0]: list(grid)}
+    return compare(data, methods=(method,), _kind="tune", **options)
 
 
 def run(
