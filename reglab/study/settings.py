@@ -1,7 +1,7 @@
 """A study's settings: data, model, methods, grids, folds, seeds and training — a frozen value.
 
-The store keeps ``to_dict()``; ``--resume`` requires the same settings. A TOML study file holds the same
-keys (``from_toml``); command-line flags override it.
+The store keeps ``to_dict()``; resuming a study requires the same settings. A TOML study file holds the same
+keys (``from_toml``); the command line's flags override it.
 """
 
 from __future__ import annotations
