@@ -97,6 +97,7 @@ class StudySummary:
     runner_up: str | None
     lead: Paired | None  # winner minus runner-up over the same seeds
     tied: list[str] = field(default_factory=list)  # the best methods, when their test scores are equal on every seed
+    greater_is_better: bool = True  # of the metric: False for a user's error-like metric
 
     @property
     def winner_significant(self) -> bool:
@@ -117,6 +118,7 @@ class StudySummary:
             "winner_significant": self.winner_significant,
             "tied": self.tied,
             "lead": asdict(self.lead) if self.lead else None,
+            "greater_is_better": self.greater_is_better,
         }
 
     @classmethod
@@ -130,6 +132,7 @@ class StudySummary:
             runner_up=stored.get("runner_up"),
             lead=Paired.from_dict(stored.get("lead")),
             tied=list(stored.get("tied") or []),
+            greater_is_better=stored.get("greater_is_better", True),
         )
 
 

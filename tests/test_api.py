@@ -222,6 +222,7 @@ def test_a_metric_where_lower_is_better_picks_the_lowest_as_winner(digits):
     )
     means = {m.method: m.test_metric.mean for m in study.summary.methods}
     assert means["none"] != means["l2=0.3"] and study.winner == min(means, key=means.get)
+    assert "(lower is better)" in study.table() and "by -" not in study.table()
 
 
 def test_a_loss_that_is_not_a_scalar_fails_before_training(digits):

@@ -106,7 +106,8 @@ def winner_line(summary: StudySummary) -> str:
     if lead is None:
         return f"Winner: {summary.winner} (too few seeds to test its lead over {summary.runner_up})."
     verdict = "significant" if lead.significant else "not significant"
+    ahead = f"{lead.mean_diff:+.4f}" if summary.greater_is_better else f"{-lead.mean_diff:.4f} (lower is better)"
     return (
-        f"Winner: {summary.winner}, ahead of {summary.runner_up} by {lead.mean_diff:+.4f} "
+        f"Winner: {summary.winner}, ahead of {summary.runner_up} by {ahead} "
         f"(paired t-test over {lead.n} seeds, p = {lead.p_value:.3f}: {verdict} at 5%)."
     )

@@ -74,10 +74,9 @@ def summarize_study(settings: StudySettings, records: list[TrialRecord], task: s
     metric = own or ("accuracy" if task == "classification" else "r2")
     if winner and runner_up and winner.test_values == runner_up.test_values:
         tied = [s.method for s in ranked if s.test_values == winner.test_values]
-        return StudySummary(task, metric, summaries, None, None, None, tied=tied)
-    return StudySummary(
-        task, metric, summaries, winner.method if winner else None, runner_up.method if runner_up else None, lead
-    )
+        return StudySummary(task, metric, summaries, None, None, None, tied, settings.greater_is_better)
+    names = (winner.method if winner else None, runner_up.method if runner_up else None)
+    return StudySummary(task, metric, summaries, *names, lead, greater_is_better=settings.greater_is_better)
 
 
 def _paired(a: list[float], b: list[float]) -> Paired | None:
