@@ -100,6 +100,7 @@ class CustomModel:
     builder: Builder = field(compare=False, repr=False)
     name: str
     fingerprint: str
+    buffers: bool = field(default=True, compare=False)  # whether it holds buffers (batch norm's statistics)
     kind: str = field(default="custom", init=False)
 
     @classmethod
@@ -115,7 +116,7 @@ class CustomModel:
             )
         with torch.random.fork_rng(devices=[]):
             built = build_checked(builder)
-        return cls(builder, name or builder_name(builder), fingerprint(built))
+        return cls(builder, name or builder_name(builder), fingerprint(built), any(True for _ in built.buffers()))
 
     def build(
         self,

@@ -5,8 +5,9 @@ optimizer family, epochs, minibatch size, minibatches per epoch, dtype, device);
 strengths and modes, l1_ratio, dropout p and kind, max-norm c, learning rate, momentum, decay, seed,
 folds, early-stopping patience — is a per-member vector. A group is cut into stacks that fit a memory
 budget. Each member's history and final metrics are those of its sequential run (``run_job``): within
-rounding, whether it runs alone or among hundreds. CNNs, DropConnect and input augmentation have no
-stacked form and run sequentially.
+rounding, whether it runs alone or among hundreds. A user's own modules stack through ``torch.func``
+(``engine.functional``) when they hold no buffers and tune no dropout. Reglab's CNNs, DropConnect and input
+augmentation have no stacked form and run sequentially; each result says how it ran, and why.
 """
 
 from __future__ import annotations
@@ -21,12 +22,23 @@ import torch
 
 from reglab.data import Dataset
 from reglab.devices import resolve_device
+from reglab.engine.functional import run_functional
 from reglab.engine.jobs import Job, JobResult, run_job
-from reglab.engine.members import Member, Parsed, build_member, split_rows, stack_key, unstacked_reason
+from reglab.engine.members import (
+    Member,
+    Parsed,
+    build_member,
+    functional_key,
+    functional_reason,
+    split_rows,
+    stack_key,
+    unstacked_reason,
+)
 from reglab.engine.stack import EVAL_ROWS, Stack
 
 CPU_FRACTION, CUDA_FRACTION = 0.5, 0.8  # of available RAM, of free GPU memory
 CPU_TENSOR_BYTES = 16 * 2**20  # the largest stacked weight on a CPU
+FUNCTIONAL_STACK = 64  # members of one torch.func stack
 
 
 @dataclass(frozen=True)
@@ -65,15 +77,23 @@ def run_batched(
         on_result(original[id(job)], result)
 
     groups: dict[tuple, list[Job]] = {}
+    functional: dict[tuple, list[Job]] = {}  # a user's own modules, stacked through torch.func
     reasons = {id(job): unstacked_reason(dataset, job) for job in moved}
     for job in moved:
         if reasons[id(job)] is None:
             groups.setdefault(stack_key(dataset, job), []).append(job)
-    stacked = {id(job) for group in groups.values() if len(group) >= min_stack for job in group}
+        elif job.config.model.kind == "custom":
+            reasons[id(job)] = functional_reason(dataset, job)
+            if reasons[id(job)] is None:
+                functional.setdefault(functional_key(dataset, job), []).append(job)
+    stacked = {id(job) for g in (*groups.values(), *functional.values()) if len(g) >= min_stack for job in g}
     for job in moved:
         if id(job) not in stacked:
             why = reasons[id(job)] or "no other trial to stack with"
             give(job, replace(run_job(dataset, job), ran=f"alone: {why}"))
+    for group in (g for g in functional.values() if len(g) >= min_stack):
+        for chunk in chunks(group, FUNCTIONAL_STACK):
+            run_functional(dataset, chunk, give)
     reports = []
     for group in (g for g in groups.values() if len(g) >= min_stack):
         widest = max(group, key=lambda job: member_bytes(dataset, job))  # every member is padded to its rows

@@ -48,6 +48,44 @@ def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
     return ", ".join(found) or None
 
 
+def functional_reason(dataset: Dataset, job: Job) -> str | None:
+    """Why a user's own model's job cannot train in a ``torch.func`` stack, or None when it can: a model
+    without buffers, no dropout-family rate (its masks come from streams a vmapped forward does not replay),
+    no augmentation, registered method or loss or metric of its own, array rows."""
+    reg, fit, model = job.config.regularization, job.config.fit, job.config.model
+    rates = reg.dropout or reg.gaussian_dropout or reg.dropconnect or reg.spatial_dropout
+    reasons = [
+        (dataset.source is not None, "a torch Dataset's rows"),
+        (model.kind != "custom", f"a {model.kind} model"),
+        (getattr(model, "buffers", True), "a model with buffers"),
+        (rates, "dropout in a model of its own"),
+        (reg.noise or reg.shift, "augmentation"),
+        (reg.registered, "a registered method"),
+        (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
+    ]
+    found = [why for applies, why in reasons if applies]
+    return ", ".join(found) or None
+
+
+def functional_key(dataset: Dataset, job: Job) -> tuple:
+    """What the members of one ``torch.func`` stack share: the model, the data's shape, the task, the
+    optimizer family, epochs, minibatch size, training and monitor rows, dtype and device."""
+    fit = job.config.fit
+    fit_rows, monitor_rows = split_rows(dataset, job)
+    return (
+        job.config.model,
+        dataset.input_shape,
+        dataset.n_outputs,
+        fit.task,
+        fit.optimizer == "sgd",
+        fit.epochs,
+        fit.batch_size,
+        len(fit_rows),
+        torch.get_default_dtype(),
+        resolve_device(fit.device),
+    )
+
+
 def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:
     """(rows trained on, rows monitored after each epoch), as ``run_trial`` splits them."""
     return training_rows(dataset, job.train_idx, job.eval_idx, job.config)

@@ -1,0 +1,100 @@
+"""A user's own modules stacked through torch.func: every member as its run alone (``run_job``), in float64
+within 1e-10 and float32 within 1e-5; a diverging member leaves the others bit for bit as they were."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from reglab.custom_model import CustomModel
+from reglab.engine import run_job
+from tests.engine.conftest import assert_close, assert_identical, data, job, stacked
+
+
+class Residual(nn.Module):
+    """A hand-written residual MLP for the wine data (13 features, 3 classes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.block, self.head = nn.Linear(13, 16), nn.Linear(16, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        return self.head(h + torch.relu(self.block(h)))
+
+
+def own(tag, spec: str, **options):
+    with torch.random.fork_rng(devices=[]):
+        model = CustomModel.of(Residual)
+    return job(tag, spec, model=model, **options)
+
+
+SPECS = [
+    "none",
+    "l2=0.01",
+    "l1=0.003",
+    "elasticnet=0.01+l1_ratio=0.3",
+    "grouplasso=0.01",
+    "decay=0.1",
+    "maxnorm=0.8",
+    "early-stopping=2",
+    "l2=0.001+maxnorm=1+decay=0.01",
+]
+
+
+@pytest.mark.parametrize("optimizer, momentum", [("adam", 0.0), ("sgd", 0.9)])
+def test_members_equal_their_runs_alone_in_float64(float64, optimizer, momentum):
+    jobs = [
+        own(
+            i,
+            spec,
+            seed=i,
+            fold=i % 3,
+            optimizer=optimizer,
+            momentum=momentum,
+            lr=0.05 if optimizer == "sgd" else 1e-2,
+            epochs=6,
+        )
+        for i, spec in enumerate(SPECS)
+    ]
+    results = stacked(jobs)
+    for j in jobs:
+        assert results[j.tag].ran.endswith("through torch.func"), results[j.tag].ran
+        assert_close(results[j.tag], run_job(data()[0], j), rel=1e-10)
+
+
+def test_members_equal_their_runs_alone_in_float32():
+    jobs = [own(i, spec, seed=i) for i, spec in enumerate(SPECS)]
+    results = stacked(jobs)
+    for j in jobs:
+        assert_close(results[j.tag], run_job(data()[0], j), rel=1e-5)
+
+
+def test_a_diverging_member_leaves_the_others_as_they_were(float64):
+    calm = [own(i, "l2=0.001", seed=i) for i in range(2)]
+    wild = own("wild", "none", seed=5, optimizer="sgd", lr=1e6)
+    alone = stacked(calm)
+    together = stacked([*calm, wild])
+    assert together["wild"].status == "diverged"
+    assert_close(together["wild"], run_job(data()[0], wild), rel=1e-10)
+    for j in calm:
+        assert_identical(together[j.tag], alone[j.tag])
+
+
+def test_dropout_in_a_users_model_runs_alone_and_says_why():
+    class WithDropout(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            import reglab
+
+            self.layers = nn.Sequential(nn.Linear(13, 8), nn.ReLU(), reglab.Dropout(), nn.Linear(8, 3))
+
+        def forward(self, x):
+            return self.layers(x)
+
+    with torch.random.fork_rng(devices=[]):
+        model = CustomModel.of(WithDropout)
+    jobs = [job(i, "dropout=0.3", model=model, seed=i) for i in range(2)]
+    results = stacked(jobs)
+    assert {r.ran for r in results.values()} == {"alone: dropout in a model of its own"}
