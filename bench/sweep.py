@@ -28,6 +28,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -269,6 +270,48 @@ def main() -> None:
                 f"memory: largest stack modelled {engine['estimated'] / 2**20:.0f} MiB, engine peak measured "
                 f"{engine['measured'] / 2**20:.0f} MiB"
             )
+    user_module_row(members=64, hidden=64, sample=min(args.sample, 64))
+
+
+class ResidualMLP(nn.Module):
+    """A hand-written residual MLP: x → Linear → ReLU → (+ Linear → ReLU) → Linear."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.stem, self.block, self.head = nn.Linear(64, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        h = F.relu(self.stem(x))
+        return self.head(h + F.relu(self.block(h)))
+
+
+def user_module_row(members: int, hidden: int, sample: int) -> None:
+    """K trials of a user's own module (L2 and proximal L1 strengths; no dropout, which a user's module
+    does not stack): ``run_batched`` (torch.func) against ``run_job`` one by one, both on one thread."""
+    from functools import partial
+
+    from reglab.custom_model import CustomModel
+
+    torch.set_num_threads(1)
+    dataset, train_idx, eval_idx = split()
+    model = CustomModel.of(partial(ResidualMLP, hidden))
+    specs = [m for m in methods(3 * members) if "dropout" not in m][:members]
+    config = FitConfig(optimizer="adam", lr=LR, epochs=EPOCHS, batch_size=BATCH)
+    batch = [
+        Job(i, TrialConfig(Regularization(**m), model, replace(config, seed=i)), train_idx, eval_idx)
+        for i, m in enumerate(specs)
+    ]
+    start = time.perf_counter()
+    for job in batch[:sample]:
+        run_job(dataset, job)
+    sequential = (time.perf_counter() - start) / sample * members
+    start = time.perf_counter()
+    run_batched(dataset, batch, lambda job, result: None)
+    engine = time.perf_counter() - start
+    print(
+        f"sweep user-module K={members} H={hidden} run_job_s={sequential:.2f} engine_s={engine:.2f} "
+        f"speedup={sequential / engine:.1f}  # torch.func stack against reglab's own one-by-one loop, 1 thread"
+    )
 
 
 if __name__ == "__main__":
