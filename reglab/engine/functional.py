@@ -53,14 +53,6 @@ class Member:
         self.frozen: list[Tensor] | None = None  # a diverged member's slices, kept until its epoch's record
 
 
-def stacks_functionally(model: nn.Module) -> bool:
-    """A module whose trials can share a vmapped forward: no buffers (batch norm's running statistics would
-    need their own stacked state) and no noise layer drawing masks."""
-    from reglab.noise import noise_layers
-
-    return not any(True for _ in model.buffers()) and not any(getattr(m, "p", 0) for m in noise_layers(model))
-
-
 def run_functional(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, JobResult], None]) -> None:
     """Train the jobs' members together; hand each result back as its member finishes."""
     with intra_op_threads(TRIAL_THREADS):
