@@ -271,6 +271,7 @@ def main() -> None:
                 f"{engine['measured'] / 2**20:.0f} MiB"
             )
     user_module_row(members=64, hidden=64, sample=min(args.sample, 64))
+    cnn_row(members=32, sample=min(args.sample, 32))
 
 
 class ResidualMLP(nn.Module):
@@ -287,30 +288,47 @@ class ResidualMLP(nn.Module):
 
 def user_module_row(members: int, hidden: int, sample: int) -> None:
     """K trials of a user's own module (L2 and proximal L1 strengths; no dropout, which a user's module
-    does not stack): ``run_batched`` (torch.func) against ``run_job`` one by one, both on one thread."""
+    does not stack yet) on the digits."""
     from functools import partial
 
     from reglab.custom_model import CustomModel
 
-    torch.set_num_threads(1)
     dataset, train_idx, eval_idx = split()
-    model = CustomModel.of(partial(ResidualMLP, hidden))
+    batch = strength_jobs(CustomModel.of(partial(ResidualMLP, hidden)), members, train_idx, eval_idx)
+    stacked_row(f"user-module K={members} H={hidden}", dataset, batch, sample)
+
+
+def cnn_row(members: int, sample: int) -> None:
+    """K trials of reglab's CNN (channels 16-32, dense 64) on the digits as 1x8x8 images."""
+    dataset = load("digits-images")
+    train_idx, eval_idx = holdout_split(dataset.y, 0.2, 0, True)
+    stacked_row(f"cnn K={members}", dataset, strength_jobs(ModelSpec("cnn"), members, train_idx, eval_idx), sample)
+
+
+def strength_jobs(model, members: int, train_idx, eval_idx) -> list[Job]:
+    """K jobs of ``model``, a half each of L2 and proximal L1 over their strengths, each with its own seed."""
     specs = [m for m in methods(3 * members) if "dropout" not in m][:members]
     config = FitConfig(optimizer="adam", lr=LR, epochs=EPOCHS, batch_size=BATCH)
-    batch = [
+    return [
         Job(i, TrialConfig(Regularization(**m), model, replace(config, seed=i)), train_idx, eval_idx)
         for i, m in enumerate(specs)
     ]
+
+
+def stacked_row(label: str, dataset, batch: list[Job], sample: int) -> None:
+    """``run_batched`` (a torch.func stack) against ``run_job`` one by one (timed on a sample, scaled to K),
+    both on one thread."""
+    torch.set_num_threads(1)
     start = time.perf_counter()
     for job in batch[:sample]:
         run_job(dataset, job)
-    sequential = (time.perf_counter() - start) / sample * members
+    sequential = (time.perf_counter() - start) / sample * len(batch)
     start = time.perf_counter()
     run_batched(dataset, batch, lambda job, result: None)
     engine = time.perf_counter() - start
     print(
-        f"sweep user-module K={members} H={hidden} run_job_s={sequential:.2f} engine_s={engine:.2f} "
-        f"speedup={sequential / engine:.1f}  # torch.func stack against reglab's own one-by-one loop, 1 thread"
+        f"sweep {label} run_job_s={sequential:.2f} engine_s={engine:.2f} speedup={sequential / engine:.1f}"
+        "  # torch.func stack against reglab's own one-by-one loop, 1 thread"
     )
 
 

@@ -306,7 +306,7 @@ def test_the_study_says_how_each_trial_ran_and_why(digits):
     )
     assert own.ran() == {
         "none": {"stacked with 2 through torch.func": 2},
-        "dropout=0.3": {"alone: dropout in a model of its own": 2},
+        "dropout=0.3": {"alone: dropout (its masks have no stacked stream yet)": 2},
     }
     assert ours.ran()["l2"] and all(how.startswith("stacked with") for how in ours.ran()["l2"])
 

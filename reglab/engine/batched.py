@@ -25,6 +25,7 @@ from reglab.devices import resolve_device
 from reglab.engine.functional import run_functional
 from reglab.engine.jobs import Job, JobResult, run_job
 from reglab.engine.members import (
+    FUNCTIONAL_KINDS,
     Member,
     Parsed,
     build_member,
@@ -82,7 +83,7 @@ def run_batched(
     for job in moved:
         if reasons[id(job)] is None:
             groups.setdefault(stack_key(dataset, job), []).append(job)
-        elif job.config.model.kind == "custom":
+        elif job.config.model.kind in FUNCTIONAL_KINDS:
             reasons[id(job)] = functional_reason(dataset, job)
             if reasons[id(job)] is None:
                 functional.setdefault(functional_key(dataset, job), []).append(job)

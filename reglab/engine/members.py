@@ -48,17 +48,22 @@ def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
     return ", ".join(found) or None
 
 
+FUNCTIONAL_KINDS = ("custom", "cnn")  # the models that stack through torch.func
+
+
 def functional_reason(dataset: Dataset, job: Job) -> str | None:
-    """Why a user's own model's job cannot train in a ``torch.func`` stack, or None when it can: a model
-    without buffers, no dropout-family rate (its masks come from streams a vmapped forward does not replay),
-    no augmentation, registered method or loss or metric of its own, array rows."""
+    """Why a job of a user's own model or of a CNN cannot train in a ``torch.func`` stack, or None when it
+    can: a model without buffers (batch norm's), no dropout-family rate (its masks come from streams a
+    vmapped forward does not replay), no augmentation, registered method or loss or metric of its own,
+    array rows."""
     reg, fit, model = job.config.regularization, job.config.fit, job.config.model
     rates = reg.dropout or reg.gaussian_dropout or reg.dropconnect or reg.spatial_dropout
+    buffers = getattr(model, "buffers", True) if model.kind == "custom" else reg.batchnorm
     reasons = [
         (dataset.source is not None, "a torch Dataset's rows"),
-        (model.kind != "custom", f"a {model.kind} model"),
-        (getattr(model, "buffers", True), "a model with buffers"),
-        (rates, "dropout in a model of its own"),
+        (model.kind not in FUNCTIONAL_KINDS, f"a {model.kind} model"),
+        (buffers, "batch norm's buffers" if model.kind == "cnn" else "a model with buffers"),
+        (rates, "dropout (its masks have no stacked stream yet)"),
         (reg.noise or reg.shift, "augmentation"),
         (reg.registered, "a registered method"),
         (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),

@@ -97,4 +97,17 @@ def test_dropout_in_a_users_model_runs_alone_and_says_why():
         model = CustomModel.of(WithDropout)
     jobs = [job(i, "dropout=0.3", model=model, seed=i) for i in range(2)]
     results = stacked(jobs)
-    assert {r.ran for r in results.values()} == {"alone: dropout in a model of its own"}
+    assert {r.ran for r in results.values()} == {"alone: dropout (its masks have no stacked stream yet)"}
+
+
+def test_cnn_members_on_images_equal_their_runs_alone(float64):
+    """reglab's CNN on the digits as images stacks through torch.func as well (no batch norm, no dropout)."""
+    from reglab.models import ModelSpec
+
+    cnn = ModelSpec("cnn", hidden=(16,), channels=(4, 8))
+    specs = ["none", "l2=0.01", "l1=0.001", "maxnorm=1", "early-stopping=2"]
+    jobs = [job(i, spec, model=cnn, seed=i, fold=i % 3, name="digits-images", epochs=2) for i, spec in enumerate(specs)]
+    results = stacked(jobs, name="digits-images")
+    for j in jobs:
+        assert results[j.tag].ran.endswith("through torch.func"), results[j.tag].ran
+        assert_close(results[j.tag], run_job(data("digits-images")[0], j), rel=1e-10)
