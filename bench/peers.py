@@ -78,8 +78,13 @@ def peer_reglab() -> float:
     return summary.methods[0].test_metric.mean
 
 
-def peer_sklearn() -> float:
-    digits, train, test = data()
+def folds() -> StratifiedKFold:
+    return StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
+
+
+def sklearn_search(scoring: str | None = None) -> GridSearchCV:
+    """scikit-learn's own: GridSearchCV over MLPClassifier's alpha (λ·batch, its L2 in reglab's terms),
+    a scaler in front, on 2 workers."""
     mlp = MLPClassifier(
         hidden_layer_sizes=HIDDEN,
         solver="adam",
@@ -91,13 +96,12 @@ def peer_sklearn() -> float:
         random_state=SEED,
     )
     grid = {"mlpclassifier__alpha": [s * BATCH for s in STRENGTHS]}
-    search = GridSearchCV(
-        make_pipeline(StandardScaler(), mlp),
-        grid,
-        cv=StratifiedKFold(FOLDS, shuffle=True, random_state=SEED),
-        scoring="neg_log_loss",
-        n_jobs=2,
-    )
+    return GridSearchCV(make_pipeline(StandardScaler(), mlp), grid, cv=folds(), scoring=scoring, n_jobs=2)
+
+
+def peer_sklearn() -> float:
+    digits, train, test = data()
+    search = sklearn_search(scoring="neg_log_loss")
     search.fit(digits.X[train], digits.y[train])
     return float((search.predict(digits.X[test]) == digits.y[test]).mean())
 

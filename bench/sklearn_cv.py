@@ -26,24 +26,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from peers import BATCH, EPOCHS, HIDDEN, LR, SEED, STRENGTHS, data, folds, sklearn_search  # the same study
+from sklearn.model_selection import GridSearchCV
 
-from reglab.data import load
-from reglab.data.splits import holdout_split
 from reglab.engine.host import prepare_process
 from reglab.sklearn import RegularizationCV, RegularizedNetClassifier
-
-STRENGTHS = tuple(float(v) for v in np.logspace(-5, -1, 8))
-HIDDEN, EPOCHS, BATCH, LR, FOLDS, SEED = (128, 128), 30, 64, 1e-3, 5, 0
-
-
-def folds() -> StratifiedKFold:
-    return StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
 
 
 def net() -> RegularizedNetClassifier:
@@ -53,18 +41,7 @@ def net() -> RegularizedNetClassifier:
 
 
 def sklearn_grid() -> GridSearchCV:
-    mlp = MLPClassifier(
-        hidden_layer_sizes=HIDDEN,
-        solver="adam",
-        learning_rate_init=LR,
-        batch_size=BATCH,
-        max_iter=EPOCHS,
-        tol=0.0,
-        n_iter_no_change=EPOCHS + 1,
-        random_state=SEED,
-    )
-    grid = {"mlpclassifier__alpha": [s * BATCH for s in STRENGTHS]}
-    return GridSearchCV(make_pipeline(StandardScaler(), mlp), grid, cv=folds(), n_jobs=2)
+    return sklearn_search()
 
 
 def reglab_grid() -> GridSearchCV:
@@ -80,8 +57,7 @@ CONTESTANTS = {"sklearn-grid": sklearn_grid, "reglab-grid": reglab_grid, "reglab
 
 def timed(name: str, threads: int) -> dict:
     """One contestant in this (fresh) process: search, refit and test accuracy, timed."""
-    digits = load("digits")
-    train, test = holdout_split(digits.y, 0.25, SEED, stratify=True)
+    digits, train, test = data()
     if name.startswith("reglab"):
         prepare_process()  # as the reglab command does
         torch.set_num_threads(threads)
