@@ -9,7 +9,7 @@ They take the command line's settings as keyword arguments, and a model and data
 
 ``model`` is a builder (a callable returning a fresh ``nn.Module``), an ``nn.Module`` instance (re-initialized
 per trial), one of reglab's architectures ("mlp", "linear", "cnn", or a dict such as ``{"kind": "mlp",
-"hidden": [256]}``), or None for the default MLP. ``data`` is a built-in name or a path, ``(X, y)`` arrays
+"hidden": [256]}``), or None for reglab's default MLP. ``data`` is a built-in name or a path, ``(X, y)`` arrays
 or tensors, a DataFrame with ``target=``, or a ``reglab.Dataset``; ``test_data`` a separate test set.
 ``store=None`` keeps the trials in memory; a path keeps them in an SQLite file that ``resume=True`` finishes.
 """
@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from reglab.data import Dataset, as_dataset
 from reglab.methods import Regularization
+from reglab.models import ModelSpec
+from reglab.render import study_title
 from reglab.store import Store
 from reglab.study.plan import apply_point
 from reglab.study.runner import Execute, run_study, study_name
@@ -42,13 +44,15 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class Study:
-    """A finished study: its name, settings, typed summary and the store that holds its trials."""
+    """A finished study: its name, settings, typed summary, the store that holds its trials, and its title (the
+    name, data, the rows each seed trains and tests on, seeds and rule)."""
 
     name: str
     settings: StudySettings
     summary: StudySummary
     store: Store
     seconds: float
+    title: str
 
     @property
     def winner(self) -> str | None:
@@ -59,17 +63,12 @@ class Study:
         """The comparison table the command line prints, and its verdict, as text."""
         from rich.console import Console
 
-        from reglab.cli.render import comparison_table, winner_line
+        from reglab.render import comparison_table, winner_line
 
         out = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
         out.print(comparison_table(self.summary, self.title))
         out.print(winner_line(self.summary), highlight=False)
         return out.file.getvalue()
-
-    @property
-    def title(self) -> str:
-        s = self.settings
-        return f"{self.name} · {s.data} · {s.seeds} seeds · {s.folds}-fold CV · {s.rule} rule"
 
     def to_frame(self):
         """A pandas DataFrame, one row per method: chosen strengths, train and test means, the test interval,
@@ -127,7 +126,7 @@ class Study:
     def _repr_html_(self) -> str:
         from html import escape
 
-        from reglab.cli.render import winner_line
+        from reglab.render import winner_line
 
         return (
             f"<p><b>{escape(self.title)}</b></p>{self.to_frame().to_html(float_format=lambda v: f'{v:.4g}')}"
@@ -139,7 +138,7 @@ class Study:
 
 
 def compare(
-    data: object = "digits",
+    data: object,
     *,
     model: object = None,
     methods: Sequence[str] | str | None = None,
@@ -173,7 +172,7 @@ def compare(
     dataset = as_dataset(data, target=target, task=task, impute=impute, test_data=test_data)
     label = str(data) if isinstance(data, (str, Path)) else dataset.name
     values = {**settings, "data": label, "target": target, "impute": impute}
-    values["model"] = resolve_model(model if model is not None else StudySettings().model)
+    values["model"] = resolve_model(model if model is not None else ModelSpec())
     if methods is not None:
         values["methods"] = methods
     study_settings = StudySettings.from_dict(values)  # bad settings fail before any cluster starts
@@ -193,7 +192,7 @@ def compare(
     return study
 
 
-def tune(method: str, data: object = "digits", *, grid: Sequence[float] | None = None, **options: object) -> Study:
+def tune(method: str, data: object, *, grid: Sequence[float] | None = None, **options: object) -> Study:
     """One method's validation curve over its grid (``grid`` for a single tuned name, or ``grids=``), the
     value chosen per seed and the test score; returns the :class:`Study` (its curves in ``summary``).
     ``options`` are :func:`compare`'s keyword arguments."""
@@ -242,7 +241,8 @@ def run(
             execute=execute or partial(run_jobs, strategy="auto"),
             kind=kind,
         )
-    return Study(chosen, settings, summary, opened, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return Study(chosen, settings, summary, opened, seconds, study_title(chosen, opened.study(chosen).settings))
 
 
 @contextmanager
@@ -250,7 +250,7 @@ def _progress(label: str, progress: bool | Progress) -> Iterator[Progress | None
     if callable(progress):
         yield progress
     elif progress:
-        from reglab.cli.render import progress_bar
+        from reglab.render import progress_bar
 
         with progress_bar(label) as update:
             yield update

@@ -1,5 +1,6 @@
-"""The rows a model trains or is scored on: ``(X, y)`` tensors, or a map-style ``torch.utils.data.Dataset``
-of ``(input, target)`` items (a user's own, with its own transforms), read through a ``DataLoader``.
+"""The rows a model trains or is scored on: ``(X, y)`` tensors (``X`` one tensor or several, see
+``reglab.inputs``), or a map-style ``torch.utils.data.Dataset`` of ``(input, target)`` items (a user's own, with
+its own transforms), read through a ``DataLoader``.
 
 Either way the loop sees minibatches in an order drawn from the trial's generator, and scoring sees every row
 once, in order, in evaluation batches of ``EVAL_BATCH``.
@@ -14,14 +15,16 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from reglab import inputs
+
 EVAL_BATCH = 8192
-Rows = tuple[Tensor, Tensor] | Dataset
+Rows = tuple[object, Tensor] | Dataset
 
 
-def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X).to(device=device, dtype=dtype)
+def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tuple[object, Tensor]:
+    """``X`` (one input or several) and ``y`` as tensors on ``device``; class labels as int64."""
     y = torch.as_tensor(np.asarray(y) if not isinstance(y, Tensor) else y).to(device)
-    return X, (y.long() if task == "classification" else y.to(dtype))
+    return inputs.to_tensors(X, device, dtype), (y.long() if task == "classification" else y.to(dtype))
 
 
 def as_rows(data: tuple | Dataset, task: str, device: torch.device, dtype: torch.dtype) -> Rows:
@@ -30,7 +33,7 @@ def as_rows(data: tuple | Dataset, task: str, device: torch.device, dtype: torch
 
 
 def n_rows(rows: Rows) -> int:
-    return len(rows) if isinstance(rows, Dataset) else len(rows[0])
+    return len(rows) if isinstance(rows, Dataset) else inputs.n_rows(rows[0])
 
 
 def minibatches(
@@ -45,10 +48,10 @@ def minibatches(
     """One epoch of minibatches in a random order drawn from ``generator``."""
     if not isinstance(rows, Dataset):
         X, y = rows
-        order = torch.randperm(len(X), generator=generator).to(device)
-        for i in range(0, len(X), batch):
+        order = torch.randperm(len(y), generator=generator).to(device)
+        for i in range(0, len(y), batch):
             index = order[i : i + batch]
-            yield X[index], y[index]
+            yield inputs.take(X, index), y[index]
         return
     loader = DataLoader(rows, batch_size=batch, shuffle=True, generator=generator, num_workers=num_workers)
     for xb, yb in loader:
@@ -61,8 +64,8 @@ def ordered_batches(
     """Every row once, in order, in batches of at most ``EVAL_BATCH``."""
     if not isinstance(rows, Dataset):
         X, y = rows
-        for i in range(0, len(X), EVAL_BATCH):
-            yield X[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+        for i in range(0, len(y), EVAL_BATCH):
+            yield inputs.take(X, slice(i, i + EVAL_BATCH)), y[i : i + EVAL_BATCH]
         return
     # A generator of its own: a loader without one draws its workers' base seed from the global RNG, and
     # scoring would then shift the random transforms of the training that follows.

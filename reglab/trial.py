@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from reglab import inputs
 from reglab.custom_model import CustomModel, model_from_dict, output_problem
 from reglab.data import Dataset
 from reglab.data.splits import Standardizer, holdout_split
@@ -73,22 +74,36 @@ class TrialResult:
 
 
 def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> list:
-    """(X, y) for the training rows and each other row set, standardized with training statistics only; the
-    rows of a torch Dataset as subsets of it (its transforms are its own preprocessing)."""
+    """(X, y) for the training rows and each other row set, standardized with training statistics only (of
+    several inputs, each floating-point part; integer codes as they are); the rows of a torch Dataset as
+    subsets of it (its transforms are its own preprocessing)."""
     if dataset.source is not None:
         from torch.utils.data import Subset
 
         return [Subset(dataset.source, np.asarray(idx).tolist()) for idx in (train_idx, *other_idx)]
-    scaler = Standardizer.fit(dataset.X[train_idx], impute=dataset.has_missing)
+    scalers = {
+        id(part): Standardizer.fit(_as_table(part[train_idx]), impute=dataset.has_missing)
+        for part in inputs.parts(dataset.X)
+        if inputs.is_float(part)
+    }
     mean, std = target_scale(dataset, train_idx)
 
-    def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def scaled(part: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        rows = part[idx]
+        return scalers[id(part)].transform(_as_table(rows)).reshape(rows.shape) if id(part) in scalers else rows
+
+    def rows(idx: np.ndarray) -> tuple[object, np.ndarray]:
         y = dataset.y[idx]
-        return scaler.transform(dataset.X[idx]), (
+        return inputs.map_parts(lambda part: scaled(part, idx), dataset.X), (
             ((y - mean) / std).astype(np.float32) if dataset.task == "regression" else y
         )
 
-    return [part(idx) for idx in (train_idx, *other_idx)]
+    return [rows(idx) for idx in (train_idx, *other_idx)]
+
+
+def _as_table(rows: np.ndarray) -> np.ndarray:
+    """A part of one number per row as a column, as ``Standardizer`` takes it."""
+    return rows.reshape(len(rows), 1) if rows.ndim == 1 else rows
 
 
 def target_scale(dataset: Dataset, train_idx: np.ndarray) -> tuple[float, float]:
@@ -137,6 +152,11 @@ def own_random_state():
 
 def build_model(dataset: Dataset, config: TrialConfig) -> torch.nn.Module:
     """The trial's model for this data, with the layers its regularization puts in (dropout, batch norm)."""
+    if dataset.several_inputs and isinstance(config.model, ModelSpec):
+        raise ValueError(
+            f"reglab's {config.model.kind} takes one input tensor, and the samples of {dataset.name} are several, "
+            f"{inputs.sample_shape(dataset.X)}: pass your own model (model=build)"
+        )
     return config.model.build(dataset.input_shape, dataset.n_outputs, **config.regularization.model_options())
 
 
@@ -152,21 +172,29 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
         model = build_model(dataset, config)
         dtype = next(model.parameters()).dtype
         if dataset.source is not None:
-            x = torch.stack([torch.as_tensor(dataset.source[i][0]) for i in range(2)]).to(dtype)
+            from torch.utils.data import default_collate
+
+            x = inputs.to_tensors(default_collate([dataset.source[i][0] for i in range(2)]), torch.device("cpu"), dtype)
         else:
-            x = torch.as_tensor(np.nan_to_num(dataset.X[:2]), dtype=dtype)
+            x = inputs.to_tensors(inputs.take(dataset.X, slice(0, 2)), torch.device("cpu"), dtype)
+            x = inputs.map_parts(lambda part: torch.nan_to_num(part) if part.is_floating_point() else part, x)
         loop = reg.loop_regularizers(model)
         bound = [term.bind(model) for term in loop.penalties]  # parameter patterns that match nothing fail here
         for used, params in ((loop.decay, loop.decay_params), (loop.max_norm, loop.max_norm_params)):
             if used:
                 select_parameters(model, params)
+        if loop.augment and dataset.several_inputs:
+            raise ValueError(
+                f"{reg.label}: input augmentation acts on one input tensor, and the samples of {dataset.name} are "
+                "several: augment inside your model or your Dataset's transform"
+            )
         for transform in loop.augment:
             x = transform(x, torch.Generator().manual_seed(0))
         output = _probe(
             lambda: model.train()(x),
             f"the model cannot take samples of shape {dataset.input_shape} from {dataset.name}",
         )
-        problem = output_problem(output, dataset.task, dataset.n_outputs, len(x))
+        problem = output_problem(output, dataset.task, dataset.n_outputs, inputs.n_rows(x))
         if problem:
             raise ValueError(f"{problem} for {dataset.task} of {dataset.name}")
         for term in bound:

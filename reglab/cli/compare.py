@@ -1,7 +1,7 @@
 """Compare regularization methods: tune each by cross-validation, test on held-out data over several seeds.
 
-With no arguments: a default study on the built-in digits set (none, l1, l2, dropout, early stopping,
-l2+dropout). Example: reglab compare --data wine --methods none,l2,elasticnet,dropout+maxnorm=3 --seeds 5
+With no data: the demo study (the digits with 85% held out, none, l1, l2, dropout, early
+stopping, l2+dropout). Example: reglab compare --data wine --methods none,l2,elasticnet,dropout+maxnorm=3 --seeds 5
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from reglab.cli.execution import executor
-from reglab.cli.options import add_study_arguments, settings_from_args, study_name
-from reglab.cli.render import comparison_table, console, json_safe, progress_bar, winner_line
+from reglab.cli.options import add_study_arguments, default, settings_from_args, study_name
+from reglab.render import comparison_table, console, json_safe, progress_bar, winner_line
 from reglab.store import Store
 
 if TYPE_CHECKING:
@@ -24,8 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--methods",
         default=argparse.SUPPRESS,
-        help="comma-separated specs; bare names are tuned, name=value is fixed "
-        "(default: none,l1,l2,dropout,early-stopping,l2+dropout)",
+        help=f"comma-separated specs; bare names are tuned, name=value is fixed (default: {default('methods')})",
     )
     add_study_arguments(parser)
 

@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from reglab.cli.render import console
+from reglab.render import console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
 """Flags shared by the commands that train, and how they become ``StudySettings``.
 
 Flags default to "not given" so that a study file's values (``--study FILE``) hold unless a flag
-overrides them; what neither gives takes ``StudySettings``' default.
+overrides them; what neither gives takes ``StudySettings``' default. Without ``--data`` or ``--study`` the
+base is the built-in demo, ``DEFAULT_STUDY``. The help names the defaults as those values hold them.
 """
 
 from __future__ import annotations
@@ -20,13 +21,36 @@ if TYPE_CHECKING:
 S = argparse.SUPPRESS
 
 
+def default(name: str) -> str:
+    """``StudySettings``' default of a field, as the help shows it."""
+    from reglab.models import ModelSpec
+    from reglab.study.settings import StudySettings
+
+    if name in ("kind", "hidden", "activation"):
+        value = getattr(ModelSpec, name)
+        return ",".join(map(str, value)) if name == "hidden" else value
+    value = StudySettings.__dataclass_fields__[name].default
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def demo(name: str) -> str:
+    """What the demo study sets, as the help shows it."""
+    from reglab.study.settings import DEFAULT_STUDY
+
+    value = DEFAULT_STUDY[name]
+    if name == "model":
+        return ",".join(map(str, value["hidden"]))
+    return f"{value:.0%}" if name == "test_size" else str(value)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument(
         "--data",
         default=S,
         help="built-in dataset name, a .csv/.parquet file, an IDX folder, or FILE.py:NAME / "
-        "module:NAME, a function returning (X, y), a DataFrame or a Dataset (default: digits)",
+        "module:NAME, a function returning (X, y), a DataFrame or a Dataset (default: the demo study: "
+        f"{demo('data')} with {demo('test_size')} held out, an MLP of {demo('model')} units, {demo('epochs')} epochs)",
     )
     group.add_argument("--target", default=S, help="target column of a table")
     group.add_argument(
@@ -43,10 +67,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         default=S,
         choices=["given", "random"],
         help="the data's own test set when they have one (MNIST-1D, IDX t10k files, --test-data), "
-        "or a random hold-out per seed (default: given)",
+        f"or a random hold-out per seed (default: {default('test_split')})",
     )
     group.add_argument(
-        "--test-size", type=float, default=S, help="held-out test fraction of a random split (default: 0.85)"
+        "--test-size",
+        type=float,
+        default=S,
+        help=f"held-out test fraction of a random split, stratified for classes (default: {default('test_size')})",
     )
 
 
@@ -58,14 +85,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=S,
         help="linear, mlp, cnn, or your own: FILE.py:NAME or module:NAME, a function "
-        "returning a fresh torch.nn.Module (default: mlp)",
+        f"returning a fresh torch.nn.Module (default: {default('kind')})",
     )
-    group.add_argument("--hidden", default=S, help="hidden sizes, comma-separated (default: 256)")
-    group.add_argument("--activation", default=S, help="relu, tanh or gelu (default: relu)")
-    group.add_argument("--optimizer", default=S, choices=list(OPTIMIZERS), help="(default: adam)")
-    group.add_argument("--lr", type=float, default=S, help="learning rate (default: 1e-3)")
-    group.add_argument("--epochs", type=int, default=S, help="epochs per trial (default: 50)")
-    group.add_argument("--batch-size", type=int, default=S, help="minibatch size (default: 64)")
+    group.add_argument("--hidden", default=S, help=f"hidden sizes, comma-separated (default: {default('hidden')})")
+    group.add_argument("--activation", default=S, help=f"relu, tanh or gelu (default: {default('activation')})")
+    group.add_argument("--optimizer", default=S, choices=list(OPTIMIZERS), help=f"(default: {default('optimizer')})")
+    group.add_argument("--lr", type=float, default=S, help=f"learning rate (default: {default('lr')})")
+    group.add_argument("--epochs", type=int, default=S, help=f"epochs per trial (default: {default('epochs')})")
+    group.add_argument("--batch-size", type=int, default=S, help=f"minibatch size (default: {default('batch_size')})")
     group.add_argument(
         "--params",
         default=S,
@@ -79,18 +106,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["proximal", "loss"],
         help="L1/elastic net/group lasso as proximal steps (exact zeros, default) or loss terms",
     )
-    group.add_argument("--device", default=S, help="auto, cpu or cuda (default: auto)")
+    group.add_argument("--device", default=S, help=f"auto, cpu or cuda (default: {default('device')})")
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("selection")
-    group.add_argument("--folds", type=int, default=S, help="k of k-fold cross-validation (default: 3)")
-    group.add_argument("--seeds", type=int, default=S, help="replicates, each with its own split (default: 5)")
+    group.add_argument(
+        "--folds", type=int, default=S, help=f"k of k-fold cross-validation (default: {default('folds')})"
+    )
+    group.add_argument(
+        "--seeds", type=int, default=S, help=f"replicates, each with its own split (default: {default('seeds')})"
+    )
     group.add_argument(
         "--grid-size",
         type=int,
         default=S,
-        help="values per tuned method, spread over its default grid; at most the whole grid (default: 4)",
+        help="values per tuned method, spread over its default grid; at most the whole grid "
+        f"(default: {default('grid_size')})",
     )
     group.add_argument(
         "--grid",
@@ -103,7 +135,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
         "--rule",
         default=S,
         choices=["1se", "min"],
-        help="1se: the strongest within one standard error of the best; min: the best (default: 1se)",
+        help=f"1se: the strongest within one standard error of the best; min: the best (default: {default('rule')})",
     )
 
 
@@ -124,13 +156,17 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
-    """Defaults, overlaid by the study file, overlaid by the flags given, overlaid by ``forced``."""
+    """Defaults, overlaid by the study file (or, without one and without ``--data``, the demo study), overlaid by
+    the flags given, overlaid by ``forced``."""
     from reglab.importer import is_import_string
     from reglab.models import ModelSpec
-    from reglab.study.settings import StudySettings, resolve_model
+    from reglab.study.settings import DEFAULT_STUDY, StudySettings, resolve_model
 
-    values: dict = StudySettings.from_toml(args.study) if getattr(args, "study", None) else {}
     given = vars(args)
+    if getattr(args, "study", None):
+        values: dict = StudySettings.from_toml(args.study)
+    else:
+        values = {} if "data" in given else dict(DEFAULT_STUDY)
     known = {f.name for f in fields(StudySettings)}
     values.update({k: v for k, v in given.items() if k in known and k not in ("methods", "grids", "model", "params")})
     if "params" in given:
@@ -139,7 +175,7 @@ def settings_from_args(args: argparse.Namespace, **forced) -> StudySettings:
         values["methods"] = tuple(m.strip() for m in given["methods"].split(",") if m.strip())
     if "grid" in given:
         values["grids"] = {**values.get("grids", {}), **dict(_grid(text) for text in given["grid"])}
-    model = given.get("model", values.get("model")) or StudySettings().model.to_dict()
+    model = given.get("model", values.get("model")) or ModelSpec().to_dict()
     if isinstance(model, str) and is_import_string(model):
         if "hidden" in given or "activation" in given:
             raise ValueError(

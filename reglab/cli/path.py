@@ -12,7 +12,7 @@ import numpy as np
 from rich.table import Table
 
 from reglab.cli.options import add_store_arguments
-from reglab.cli.render import console, json_safe
+from reglab.render import console, json_safe
 from reglab.store import Store
 
 

@@ -8,7 +8,7 @@ import time
 from rich.table import Table
 
 from reglab.cli.options import require_store
-from reglab.cli.render import console
+from reglab.render import console
 from reglab.store import Store
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from reglab.cli.options import require_store
 from reglab.cli.path import path_table
-from reglab.cli.render import comparison_table, console, json_safe, winner_line
+from reglab.render import comparison_table, console, json_safe, study_title, winner_line
 from reglab.store import Store, StudyRecord, TrialRecord
 
 
@@ -39,16 +39,17 @@ def show_comparison(args: argparse.Namespace, study: StudyRecord, trials: list[T
     """The table of a compare or tune study, summarized from its trials (PyTorch: the settings' model and methods)."""
     from reglab.report.data import reproduce_command
     from reglab.study import StudySettings, summarize_study
+    from reglab.study.runner import STUDY_KEYS
 
     kind = study.settings.get("kind", "compare")
-    stored = {key: value for key, value in study.settings.items() if key not in ("kind", "data_fingerprint")}
+    stored = {key: value for key, value in study.settings.items() if key not in STUDY_KEYS}
     settings = StudySettings.from_dict(stored)
     task = trials[0].config["fit"]["task"] if trials else "classification"
     summary = summarize_study(settings, trials, task)
     if args.json:
         print(json.dumps(json_safe({"study": study.name, "status": study.status, **summary.to_dict()}), indent=2))
         return 0
-    out.print(comparison_table(summary, f"{study.name} · {settings.data} · {study.status} · {len(trials)} trials"))
+    out.print(comparison_table(summary, study_title(study.name, study.settings, study.status, f"{len(trials)} trials")))
     if study.status == "finished":
         out.print(winner_line(summary), highlight=False)
     else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from reglab.cli.options import add_data_arguments, add_model_arguments, add_study_file_argument, settings_from_args
-from reglab.cli.render import console, json_safe, progress_bar
+from reglab.render import console, json_safe, progress_bar
 
 if TYPE_CHECKING:
     from reglab.trial import TrialResult

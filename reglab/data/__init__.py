@@ -50,9 +50,9 @@ def load(source: str, target: str | None = None, impute: bool = False, seed: int
     if source in BUILTIN:
         return load_builtin(source, seed)
     if is_table:
-        if target is None:
+        if target is None and path.is_file():
             raise DataError(f"a table needs a target column: pass target=NAME for {path.name}")
-        return load_table(path, target, impute)
+        return load_table(path, target, impute)  # a missing file: "file not found"
     if path.is_dir():
         train = load_idx_folder(path)
         return with_test(train, load_idx_folder(path, "test")) if has_idx_split(path, "test") else train

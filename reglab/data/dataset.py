@@ -8,6 +8,8 @@ from functools import cached_property
 
 import numpy as np
 
+from reglab import inputs
+
 TASKS = ("classification", "regression")
 
 
@@ -20,7 +22,9 @@ class Dataset:
     """Features ``X`` and targets ``y`` of one data set, unscaled (standardization is fitted per split).
 
     Shapes: ``X`` is float32, ``(n, d)`` for tables, ``(n, C, L)`` for 1-D signals, ``(n, C, H, W)`` for
-    images. ``y`` is ``(n,)``: int64 labels ``0..k-1`` indexing ``classes`` for classification, float32 for
+    images; or several arrays as a tuple, list or dict (a model's input of several tensors), each ``(n, ...)``,
+    floating-point parts float32 and integer codes as given. ``y`` is ``(n,)``: int64 labels ``0..k-1``
+    indexing ``classes`` for classification, float32 for
     regression. ``coef`` holds the true coefficients of a synthetic regression set, when known.
     ``test_idx`` are the rows of a given test set (an official split, or one passed separately), which
     a study keeps as its test set; None when the data have none.
@@ -42,11 +46,15 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise DataError(f"unknown task '{self.task}': use one of {', '.join(TASKS)}")
-        X, y = np.asarray(self.X, dtype=np.float32), np.asarray(self.y)  # a broadcast stand-in stays a view
-        if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
-            raise DataError(f"X must be (n, ...) and y (n,) with the same n: got X {X.shape} and y {y.shape}")
-        if self.feature_names and len(self.feature_names) != int(np.prod(X.shape[1:])):
-            raise DataError(f"{len(self.feature_names)} feature names for {int(np.prod(X.shape[1:]))} features")
+        X, y = _input_arrays(self.X), np.asarray(self.y)  # a broadcast stand-in stays a view
+        lengths = {len(part) if part.ndim else None for part in inputs.parts(X)}
+        if y.ndim != 1 or lengths != {len(y)} or not inputs.is_several(X) and X.ndim < 2:
+            raise DataError(
+                f"X must be (n, ...) and y (n,) with the same n: got X {inputs.sample_shape(X)} with "
+                f"{sorted(lengths, key=str)} rows and y {y.shape}"
+            )
+        if self.feature_names and len(self.feature_names) != self.n_features_of(X):
+            raise DataError(f"{len(self.feature_names)} feature names for {self.n_features_of(X)} features")
         if self.task == "classification":
             y = y.astype(np.int64)
             k = len(self.classes) or int(y.max(initial=-1)) + 1
@@ -68,15 +76,18 @@ class Dataset:
     def has_missing(self) -> bool:
         """Whether some feature value is missing (NaN): tables loaded with ``impute=True`` keep them so that
         each split fills them from its own training rows (``Standardizer.fit(..., impute=True)``)."""
-        return self.source is None and bool(np.isnan(self.X).any())
+        return self.source is None and any(
+            inputs.is_float(part) and bool(np.isnan(part).any()) for part in inputs.parts(self.X)
+        )
 
     def fingerprint(self) -> str:
         """A short hash of the rows: shapes, task, classes, targets, given test rows and features (a torch
         Dataset's items are not read: their count and shape stand in)."""
-        digest = hashlib.sha256(repr((self.X.shape, self.task, self.classes)).encode())
+        digest = hashlib.sha256(repr((self.n_samples, self.input_shape, self.task, self.classes)).encode())
         digest.update(np.ascontiguousarray(self.y).tobytes())
         digest.update(b"" if self.test_idx is None else self.test_idx.tobytes())
-        digest.update(b"" if self.source is not None else np.ascontiguousarray(self.X).tobytes())
+        for part in inputs.parts(self.X) if self.source is None else ():
+            digest.update(np.ascontiguousarray(part).tobytes())
         return digest.hexdigest()[:16]
 
     @property
@@ -85,12 +96,22 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
-        """Inputs per sample: the product of ``input_shape``."""
-        return int(np.prod(self.input_shape))
+        """Inputs per sample: the product of ``input_shape`` (summed over the parts of several inputs)."""
+        return self.n_features_of(self.X)
+
+    @staticmethod
+    def n_features_of(X) -> int:
+        return sum(int(np.prod(part.shape[1:])) for part in inputs.parts(X))
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.X.shape[1:])
+    def input_shape(self) -> tuple[int, ...] | object:
+        """One sample's shape; for several inputs, their structure with each part's shape."""
+        return inputs.sample_shape(self.X)
+
+    @property
+    def several_inputs(self) -> bool:
+        """Whether a sample is several tensors (a tuple, list or dict), which reglab's own builders cannot take."""
+        return inputs.is_several(self.X)
 
     @property
     def n_outputs(self) -> int:
@@ -103,5 +124,19 @@ class Dataset:
             from torch.utils.data import Subset
 
             idx = np.arange(self.n_samples)[idx]
-            return replace(self, X=self.X[idx], y=self.y[idx], test_idx=None, source=Subset(self.source, idx.tolist()))
-        return replace(self, X=self.X[idx], y=self.y[idx], test_idx=None)
+            X = inputs.take(self.X, idx)
+            return replace(self, X=X, y=self.y[idx], test_idx=None, source=Subset(self.source, idx.tolist()))
+        return replace(self, X=inputs.take(self.X, idx), y=self.y[idx], test_idx=None)
+
+
+def _input_arrays(X):
+    """One input as float32; of several, each part as an array: floating-point ones float32, the others
+    (integer codes, masks) as they are."""
+    if not inputs.is_several(X):
+        return np.asarray(X, dtype=np.float32)
+
+    def array(part) -> np.ndarray:
+        part = np.asarray(part)
+        return part.astype(np.float32, copy=False) if inputs.is_float(part) else part
+
+    return inputs.map_parts(array, X)

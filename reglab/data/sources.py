@@ -1,8 +1,10 @@
 """Data handed over from Python as one :class:`Dataset`: arrays, tensors, DataFrames, a name or path.
 
 ``as_dataset(data)`` accepts a built-in name or a path (as ``load``), a ``Dataset``, ``(X, y)`` numpy arrays or
-torch tensors, or a pandas DataFrame with ``target=``. The task follows the target unless ``task=`` says it:
-integer, boolean or string labels are classes, floating-point values are a regression target.
+torch tensors (``X`` one array, or several as a tuple or dict of arrays with one ``y``), a pandas DataFrame
+with ``target=``, or a map-style torch Dataset of ``(input, target)`` items. The task follows the target
+unless ``task=`` says it: integer, boolean or string labels are classes, floating-point values are a
+regression target.
 ``with_test(train, test)`` keeps a separate test set: its rows are appended and marked as the given test rows.
 """
 
@@ -12,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from reglab import inputs
 from reglab.data.dataset import TASKS, DataError, Dataset
 from reglab.data.tables import frame_dataset
 
@@ -26,7 +29,7 @@ def as_dataset(
         return _one(data, target, task, impute)
     if _is_pair(data) and _is_pair(test_data):  # labels of both parts encoded together, so classes agree
         (X, y), (Xt, yt) = _pair(data, "data"), _pair(test_data, "test_data")
-        both = _arrays(np.concatenate([X, Xt]), np.concatenate([y, yt]), task)
+        both = _arrays(_concatenate(X, Xt), np.concatenate([y, yt]), task)
         return replace(both, test_idx=np.arange(len(y), len(y) + len(yt)))
     if _is_frame(data) and _is_frame(test_data):  # one encoding of categories and labels for both
         import pandas as pd
@@ -46,7 +49,14 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
             "or take the official split as it is"
         )
     if train.feature_names and test.feature_names and train.feature_names != test.feature_names:
-        raise DataError("the test set's features are not the training data's: give both with the same columns")
+        missing, extra = (
+            sorted(set(train.feature_names) - set(test.feature_names)),
+            sorted(set(test.feature_names) - set(train.feature_names)),
+        )
+        raise DataError(
+            f"the test set's columns are not the training data's (missing {missing or 'none'}, extra "
+            f"{extra or 'none'}): give both with the same columns"
+        )
     if train.input_shape != test.input_shape or train.task != test.task:
         raise DataError(
             f"the test set does not fit the training data: samples of shape {test.input_shape} "
@@ -63,17 +73,16 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
     if train.source is not None:
         from torch.utils.data import ConcatDataset
 
-        X = np.broadcast_to(np.zeros((), np.float32), (n + test.n_samples, *train.input_shape))
         return replace(
             train,
-            X=X,
+            X=_stand_in(inputs.take(train.X, 0), n + test.n_samples),
             y=np.concatenate([train.y, test.y]),
             test_idx=np.arange(n, n + test.n_samples),
             source=ConcatDataset([train.source, test.source]),
         )
     return replace(
         train,
-        X=np.concatenate([train.X, test.X]),
+        X=_concatenate(train.X, test.X),
         y=np.concatenate([train.y, test.y]),
         test_idx=np.arange(n, n + test.n_samples),
         coef=train.coef,
@@ -109,24 +118,21 @@ def _is_torch_dataset(data: object) -> bool:
 
 def torch_dataset(data, task: str | None = None) -> Dataset:
     """A map-style torch Dataset of (input, target) items as a Dataset whose rows are its items: trained
-    through a DataLoader, standardized by nothing (its transforms are its own). Targets are read once (from
+    through a DataLoader, standardized by nothing (its transforms are its own). An input is one tensor, or
+    several as a tuple, list or dict of tensors (collated by ``default_collate``). Targets are read once (from
     ``data.targets`` when it has them): integer class indices 0..k-1, or numbers for regression."""
-    import torch
-
     n = _length(data)
-    inputs = [_item(data, i)[0] for i in range(min(n, 2))]
-    try:
-        shapes = {tuple(torch.as_tensor(x).shape) for x in inputs}
-    except (TypeError, ValueError, RuntimeError):
-        shapes = {type(x).__name__ for x in inputs}
-    if len(shapes) != 1 or not isinstance(next(iter(shapes)), tuple) or not next(iter(shapes)):
-        raise DataError(
-            f"the Dataset's inputs must be tensors of one shape, with at least one axis: got {sorted(shapes)}"
-        )
     given = getattr(data, "targets", None)
-    targets = np.asarray(
-        given if given is not None and len(given) == n else [_target(_item(data, i)[1]) for i in range(n)]
-    )
+    read = range(2) if given is not None and len(given) == n else range(n)  # every item, when its target is needed
+    items = [_item(data, i) for i in read]
+    first = _sample(items[0][0], 0)
+    for i, (x, _) in enumerate(items[1:], 1):
+        if inputs.shapes(_sample(x, i)) != inputs.shapes(first):
+            raise DataError(
+                f"the Dataset's inputs must all have one structure and shape: item 0 is "
+                f"{inputs.shapes(first)}, item {i} is {inputs.shapes(_sample(x, i))}"
+            )
+    targets = np.asarray(given if len(items) < n else [_target(t) for _, t in items])
     task = task or ("regression" if np.issubdtype(targets.dtype, np.floating) else "classification")
     if task == "classification":
         if not np.issubdtype(targets.dtype, np.integer) or targets.min() < 0:
@@ -137,16 +143,51 @@ def torch_dataset(data, task: str | None = None) -> Dataset:
         classes = tuple(str(c) for c in range(int(targets.max()) + 1))
     else:
         classes = ()
-    stand_in = np.broadcast_to(np.zeros((), np.float32), (n, *next(iter(shapes))))
+    shape = inputs.shapes(first)
     return Dataset(
         type(data).__name__,
-        stand_in,
+        _stand_in(first, n),
         targets,
         task,
         classes=classes,
         source=data,
-        description=f"a torch Dataset ({type(data).__name__}) of {n} items of shape {next(iter(shapes))}",
+        description=f"a torch Dataset ({type(data).__name__}) of {n} items of shape {shape}",
     )
+
+
+def _sample(x, i: int):
+    """One item's input as arrays (one, or several in a tuple, list or dict), each with at least one axis."""
+    try:
+        sample = inputs.map_parts(lambda part: np.asarray(part.detach().cpu() if hasattr(part, "detach") else part), x)
+    except (TypeError, ValueError, RuntimeError):
+        sample = None
+    kinds = [] if sample is None else inputs.parts(sample)
+    if not kinds or any(part.ndim == 0 or not np.issubdtype(part.dtype, np.number) for part in kinds):
+        raise DataError(
+            f"the Dataset's inputs must be tensors with at least one axis, or a tuple, list or dict of them: "
+            f"item {i} is {type(x).__name__}"
+        )
+    return sample
+
+
+def _stand_in(sample, n: int):
+    """Zero-stride arrays of ``n`` rows shaped as ``sample``'s parts: a torch Dataset's ``X``, read by nothing."""
+    return inputs.map_parts(
+        lambda part: np.broadcast_to(
+            np.zeros((), part.dtype if not inputs.is_float(part) else np.float32), (n, *part.shape)
+        ),
+        sample,
+    )
+
+
+def _concatenate(X, Xt):
+    """The rows of two inputs of one structure, one after the other."""
+    if inputs.sample_shape(X) != inputs.sample_shape(Xt):
+        raise DataError(
+            f"the test set's inputs do not fit the training data's: samples of shape {inputs.sample_shape(Xt)} "
+            f"against {inputs.sample_shape(X)}; give both with the same columns and shapes"
+        )
+    return inputs.map_parts(lambda part, test_part: np.concatenate([part, test_part]), X, Xt)
 
 
 def _length(data) -> int:
@@ -172,7 +213,8 @@ def _item(data, i: int) -> tuple:
 
 
 def _target(value) -> float | int:
-    if np.size(value) != 1:
+    value = value.detach().cpu() if hasattr(value, "detach") else value
+    if np.asarray(value).size != 1:
         raise DataError(f"the Dataset's targets must be single numbers (a class index or a value); got {value!r}")
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -190,19 +232,39 @@ def _is_pair(data: object) -> bool:
     return isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], str)
 
 
-def _pair(data: tuple, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y) as numpy arrays (torch tensors are copied off their device)."""
-    X, y = (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v) for v in data)
-    if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
+def _pair(data: tuple, name: str) -> tuple[object, np.ndarray]:
+    """(X, y) as numpy arrays (torch tensors are copied off their device); ``X`` one array (a list of rows
+    is one), or several in a tuple or dict, each with a row per target."""
+
+    def array(value) -> np.ndarray:
+        return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+
+    X, y = data[0], array(data[1])
+    X = array(X) if isinstance(X, list) else inputs.map_parts(array, X)
+    several = inputs.is_several(X)
+    if several and not inputs.parts(X):
+        raise DataError(f"{name}'s X is an empty {type(X).__name__}: give one array, or several in a tuple or dict")
+    lengths = [len(part) if part.ndim else 0 for part in inputs.parts(X)]
+    if several and len(set(lengths)) > 1:
         raise DataError(
-            f"{name} must be (X, y) with X of shape (n, ...) and y of shape (n,): got X {X.shape} and y {y.shape}"
+            f"{name}'s inputs have different numbers of rows {inputs.map_parts(len, X)}: give every input "
+            "one row per sample"
         )
-    if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
-        raise DataError(f"{name}'s X must hold numbers, not {X.dtype}: encode categories first")
+    if y.ndim != 1 or (not several and X.ndim < 2) or set(lengths) != {len(y)}:
+        shapes = inputs.map_parts(lambda part: part.shape, X)
+        raise DataError(
+            f"{name} must be (X, y) with X of shape (n, ...) (or several such arrays) and y of shape (n,), "
+            f"every one with the same n: got X {shapes} and y {y.shape}"
+        )
+    if len(y) == 0:
+        raise DataError(f"{name} holds no rows: give at least a few samples")
+    for part in inputs.parts(X):
+        if not np.issubdtype(part.dtype, np.number) and part.dtype != bool:
+            raise DataError(f"{name}'s X must hold numbers, not {part.dtype}: encode categories first")
     return X, y
 
 
-def _arrays(X: np.ndarray, y: np.ndarray, task: str | None) -> Dataset:
+def _arrays(X: object, y: np.ndarray, task: str | None) -> Dataset:
     """A Dataset of arrays; labels become classes 0..k-1 named by their values."""
     task = task or ("regression" if np.issubdtype(y.dtype, np.floating) else "classification")
     if task == "regression":
@@ -221,8 +283,11 @@ def _arrays(X: np.ndarray, y: np.ndarray, task: str | None) -> Dataset:
             raise DataError(f"the target has a single class {levels[0]!r}: a classifier needs at least two")
         classes = tuple(str(v.item() if hasattr(v, "item") else v) for v in levels)
     with np.errstate(over="ignore"):
-        features = X.astype(np.float32)
-    if not np.isfinite(features).all() or not np.isfinite(values).all():
+        features = inputs.map_parts(
+            lambda part: part.astype(np.float32) if inputs.is_float(part) or not inputs.is_several(X) else part, X
+        )
+    finite = all(np.isfinite(part).all() for part in inputs.parts(features) if inputs.is_float(part))
+    if not finite or not np.isfinite(values).all():
         raise DataError("X and y must be finite numbers (within ±3.4e38): replace NaN and infinite values first")
     return Dataset(
         "arrays",
@@ -230,5 +295,5 @@ def _arrays(X: np.ndarray, y: np.ndarray, task: str | None) -> Dataset:
         values,
         task,
         classes=classes,
-        description=f"arrays: {len(y)} rows of shape {X.shape[1:]} ({task})",
+        description=f"arrays: {len(y)} rows of shape {inputs.sample_shape(X)} ({task})",
     )

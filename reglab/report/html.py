@@ -282,8 +282,8 @@ def _subtitle(data: ReportData) -> str:
     if data.kind != "path":
         items += [
             f"{len(data.methods)} method{'s' * (len(data.methods) != 1)}",
+            settings.get("rows") or f"{settings.get('folds', '?')}-fold CV",
             f"{settings.get('seeds', '?')} seeds",
-            f"{settings.get('folds', '?')}-fold CV",
             f"{settings.get('rule', '1se')} rule",
         ]
     else:

@@ -63,8 +63,8 @@ class RegularizedNet(BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes=(128,),
-        activation="relu",
+        hidden_layer_sizes=ModelSpec.hidden,
+        activation=ModelSpec.activation,
         regularization="none",
         *,
         l1=None,
@@ -80,13 +80,13 @@ class RegularizedNet(BaseEstimator):
         maxnorm=None,
         early_stopping=None,
         noise=None,
-        optimizer="adam",
-        learning_rate=1e-3,
-        momentum=0.0,
-        batch_size=64,
-        epochs=20,
+        optimizer=FitConfig.optimizer,
+        learning_rate=FitConfig.lr,
+        momentum=FitConfig.momentum,
+        batch_size=FitConfig.batch_size,
+        epochs=FitConfig.epochs,
         random_state=None,
-        device="auto",
+        device=FitConfig.device,
         module=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes

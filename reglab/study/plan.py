@@ -54,6 +54,15 @@ def seed_split(dataset: Dataset, settings: StudySettings, seed: int) -> SeedSpli
     return SeedSplit(train, test, folds)
 
 
+def describe_rows(dataset: Dataset, settings: StudySettings, split: SeedSplit) -> str:
+    """What each seed trains and tests on, e.g. "train 4000 · test 1000 (given) · 3-fold CV on the train rows"."""
+    if dataset.test_idx is not None and settings.test_split == "given":
+        how = "given"
+    else:
+        how = f"random {settings.test_size:.0%}" + (", stratified" if dataset.task == "classification" else "")
+    return f"train {len(split.train)} · test {len(split.test)} ({how}) · {settings.folds}-fold CV on the train rows"
+
+
 def grid_points(settings: StudySettings, reg: Regularization) -> list[dict]:
     """Every combination of the tuned methods' grid values; one empty point when nothing is tuned."""
     names = list(reg.tuned)

@@ -17,7 +17,16 @@ from reglab.data import Dataset, as_dataset
 from reglab.devices import resolve_device
 from reglab.engine import Job, JobResult, run_sequential
 from reglab.store import Store, StoreError
-from reglab.study.plan import PlannedTrial, SeedSplit, cv_trials, grid_points, seed_split, test_trial, trial_config
+from reglab.study.plan import (
+    PlannedTrial,
+    SeedSplit,
+    cv_trials,
+    describe_rows,
+    grid_points,
+    seed_split,
+    test_trial,
+    trial_config,
+)
 from reglab.study.settings import StudySettings
 from reglab.study.summary import StudySummary, choose, summarize_study
 from reglab.trial import check_setup
@@ -63,7 +72,8 @@ def run_study(
         in_use = {frozenset(k for k, v in c.regularization.to_dict().items() if v): c for c in configs}
         for config in in_use.values():
             check_setup(dataset, config)
-    stored = stored_settings(store, name, settings, kind, resume, dataset.fingerprint())
+    rows = describe_rows(dataset, settings, splits[0])
+    stored = stored_settings(store, name, settings, kind, resume, dataset.fingerprint(), rows)
     study = store.start_study(name, stored, resume)
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))
@@ -140,16 +150,17 @@ def fresh_name(store: Store, stem: str) -> str:
     return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)
 
 
-STUDY_KEYS = ("kind", "data_fingerprint")  # stored beside the settings: the command, and what the data were
+STUDY_KEYS = ("kind", "data_fingerprint", "rows")  # stored beside the settings: the command, what the data were
+#                                                   and what each seed trained and tested on
 
 
 def stored_settings(
-    store: Store, name: str, settings: StudySettings, kind: str, resume: bool, data_fingerprint: str
+    store: Store, name: str, settings: StudySettings, kind: str, resume: bool, data_fingerprint: str, rows: str
 ) -> dict:
-    """What a study is stored with: the command that runs it, its settings and its data's fingerprint (so
-    that resuming it on other data is refused). A study begun by an earlier reglab, which stored no command
-    or fingerprint, resumes without them."""
-    values = {"kind": kind, **settings.to_dict(), "data_fingerprint": data_fingerprint}
+    """What a study is stored with: the command that runs it, its settings, its data's fingerprint (so that
+    resuming it on other data is refused) and its rows' description. A study begun by an earlier reglab,
+    which stored none of these, resumes without them."""
+    values = {"kind": kind, **settings.to_dict(), "data_fingerprint": data_fingerprint, "rows": rows}
     try:
         stored = store.study(name).settings if resume else None
     except StoreError:  # a new study

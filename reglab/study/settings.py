@@ -28,6 +28,10 @@ DEFAULT_METHODS = ("none", "l1", "l2", "dropout", "early-stopping", "l2+dropout"
 RULES = ("1se", "min")
 TEST_SPLITS = ("given", "random")
 
+# The built-in demo, what ``reglab compare`` runs without data: the digits with 85% held out (about 270 training
+# rows), a wide MLP (64-256-10) for 50 epochs, 5 seeds — little data for a large model, so it overfits.
+DEFAULT_STUDY = {"data": "digits", "test_size": 0.85, "model": {"kind": "mlp", "hidden": [256]}, "epochs": 50}
+
 
 def _optional(kind: type) -> Callable[[object], bool]:
     return lambda value: value is None or isinstance(value, kind)
@@ -73,30 +77,34 @@ CONSTRAINTS: dict[str, tuple[Callable[[object], bool], str]] = {
 
 @dataclass(frozen=True)
 class StudySettings:
-    data: str = "digits"  # built-in name, table path or IDX folder
+    """A study's settings. The defaults suit any data: a stratified 20% hold-out where the data have no test
+    split of their own, and the model and training of ``ModelSpec`` and ``FitConfig``; the built-in demo is
+    ``DEFAULT_STUDY``."""
+
+    data: str  # built-in name, table path, IDX folder or import string
     target: str | None = None  # target column of a table
     impute: bool = False
     test_data: str | None = None  # a separate test set: built-in name, path or import string (kept as the test set)
     methods: tuple[str, ...] = DEFAULT_METHODS  # specs; bare names are tuned over their grids
-    model: ModelSpec | CustomModel = field(default_factory=lambda: ModelSpec(kind="mlp", hidden=(256,)))
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    epochs: int = 50
-    batch_size: int = 64
+    model: ModelSpec | CustomModel = field(default_factory=ModelSpec)
+    optimizer: str = FitConfig.optimizer
+    lr: float = FitConfig.lr
+    epochs: int = FitConfig.epochs
+    batch_size: int = FitConfig.batch_size
     folds: int = 3  # k of k-fold cross-validation on each seed's training part
     seeds: int = 5  # seeds 0..seeds-1: each its own test split, folds, initialization and minibatches
-    test_size: float = 0.85  # the default study trains on 15% of the digits (about 270 rows): little data, a wide MLP
+    test_size: float = 0.2  # the fraction of rows a random split holds out for testing (stratified for classes)
     test_split: str = "given"  # the data's own test rows when they have them ("given"), else "random" hold-outs
     grid_size: int = 4  # points taken evenly from each tuned method's default grid
     grids: dict = field(default_factory=dict)  # method name -> explicit grid (overrides grid_size)
     rule: str = "1se"  # "1se": strongest within one standard error of the minimum; "min"
     penalty_mode: str = "proximal"  # L1/elastic net/group lasso as proximal steps or loss terms
-    device: str = "auto"
-    num_workers: int = 0  # DataLoader workers when the data are a torch Dataset
+    device: str = FitConfig.device
+    num_workers: int = FitConfig.num_workers  # DataLoader workers when the data are a torch Dataset
     params: tuple[str, ...] | None = None  # parameter-name patterns penalties, decay and max-norm touch (None: weights)
     loss: object = None  # loss(output, y) -> scalar tensor; None: cross-entropy or MSE (stored by name)
     metric: object = None  # metric(output, y) -> float; None: accuracy or R² (stored by name)
-    greater_is_better: bool = True  # of ``metric``
+    greater_is_better: bool = FitConfig.greater_is_better  # of ``metric``
 
     def __post_init__(self) -> None:
         # A study file gives values of any TOML type: wrong types get the same one-line errors as wrong values.

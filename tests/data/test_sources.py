@@ -36,7 +36,7 @@ def test_data_with_its_own_test_set_refuses_another():
 @pytest.mark.parametrize(
     "item, says",
     [
-        (("text", 1), "tensors of one shape"),
+        (("text", 1), "tensors with at least one axis"),
         ((torch.zeros(3), torch.tensor([1, 2])), "single numbers"),
         (torch.zeros(3), "pairs"),
     ],

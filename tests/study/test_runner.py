@@ -16,7 +16,13 @@ def test_a_study_stores_its_command_and_resumes_only_under_it(tmp_path):
         from reglab.data import load
 
         fingerprint = load("wine").fingerprint()
-        assert store.study("t").settings == {"kind": "tune", **SETTINGS.to_dict(), "data_fingerprint": fingerprint}
+        rows = "train 142 · test 36 (random 20%, stratified) · 2-fold CV on the train rows"  # 178 rows, a fifth out
+        assert store.study("t").settings == {
+            "kind": "tune",
+            **SETTINGS.to_dict(),
+            "data_fingerprint": fingerprint,
+            "rows": rows,
+        }
         run_study(SETTINGS, store, "t", resume=True, kind="tune")
         with pytest.raises(StoreError, match=r"kind \(stored \"tune\", given \"compare\"\)"):
             run_study(SETTINGS, store, "t", resume=True, kind="compare")
@@ -27,7 +33,7 @@ def test_a_study_begun_before_commands_were_stored_resumes(tmp_path):
         store.start_study("old", SETTINGS.to_dict(), resume=False)  # as an earlier reglab stored it
         summary = run_study(SETTINGS, store, "old", resume=True)
         assert store.study("old").status == "finished"
-        assert {"kind", "data_fingerprint"}.isdisjoint(store.study("old").settings)
+        assert {"kind", "data_fingerprint", "rows"}.isdisjoint(store.study("old").settings)
         assert [m.method for m in summary.methods] == ["none"]
 
 

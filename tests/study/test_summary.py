@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from reglab.cli.render import comparison_table, winner_line
+from reglab.render import comparison_table, winner_line
 from reglab.store import TrialRecord
 from reglab.study import StudySettings, summarize_study
 

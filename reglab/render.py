@@ -1,4 +1,5 @@
-"""Terminal output: progress bars and the comparison table (rich), and JSON-safe values."""
+"""Output as text, for the terminal and for Python: progress bars, the comparison table and its title (rich),
+and JSON-safe values."""
 
 from __future__ import annotations
 
@@ -61,6 +62,16 @@ def _pm(mean: float, sd: float) -> str:
 
 def _ci(low: float, high: float) -> str:
     return f"[{low:.3f}, {high:.3f}]" if math.isfinite(low) else "—"
+
+
+def study_title(name: str, settings: dict, *details: str) -> str:
+    """A study's name, data, rows (what each seed trains and tests on), seeds and rule, from its stored
+    settings, e.g. "compare-digits-1 · digits · train 270 · test 1527 (random 85%, stratified) · 3-fold CV on
+    the train rows · 5 seeds · 1se rule"."""
+    rows = settings.get("rows") or f"{settings.get('folds', '?')}-fold CV"
+    seeds = settings.get("seeds", "?")
+    items = (name, settings.get("data", "?"), rows, f"{seeds} seed{'s' * (seeds != 1)}", f"{settings.get('rule')} rule")
+    return " · ".join((*items, *details))
 
 
 def comparison_table(summary: StudySummary, title: str) -> Table:
