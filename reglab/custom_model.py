@@ -23,9 +23,11 @@ from torch import nn
 
 from reglab.methods import DROPOUT_FIELDS, METHODS
 from reglab.models import ModelSpec
-from reglab.regularizers.dropout import set_rates
+from reglab.regularizers.dropout import DROPOUT_MODULES, set_rates
 
 Builder = Callable[[], nn.Module]
+TORCH_DROPOUT = tuple(m for m in DROPOUT_MODULES if m.__module__.startswith("torch."))
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class ModelTypeError(ValueError, TypeError):
@@ -83,6 +85,18 @@ def builder_name(builder: object) -> str:
     return getattr(builder, "__qualname__", None) or repr(builder)
 
 
+def stack_problem(model: nn.Module) -> str | None:
+    """Why trials of ``model`` cannot train in a stack, or None: PyTorch's own dropout layers with p > 0
+    draw from the global generator (a member's masks would depend on its stack), and batch norm with
+    ``momentum=None`` keeps a cumulative average that a vmapped forward cannot update."""
+    problems = []
+    if any(type(m) in TORCH_DROPOUT and m.p > 0 for m in model.modules()):
+        problems.append("PyTorch's own dropout layer (it draws from the global generator: use reglab.Dropout(p))")
+    if any(isinstance(m, BATCH_NORMS) and m.track_running_stats and m.momentum is None for m in model.modules()):
+        problems.append("batch norm with momentum=None (a cumulative average: give it a momentum such as 0.1)")
+    return ", ".join(problems) or None
+
+
 def fingerprint(model: nn.Module) -> str:
     """A short hash of the module classes (in order) and the parameter names and shapes."""
     parts = [type(m).__qualname__ for m in model.modules()]
@@ -100,7 +114,7 @@ class CustomModel:
     builder: Builder = field(compare=False, repr=False)
     name: str
     fingerprint: str
-    buffers: bool = field(default=True, compare=False)  # whether it holds buffers (batch norm's statistics)
+    unstackable: str | None = field(default=None, compare=False)  # why its trials cannot stack (``stack_problem``)
     kind: str = field(default="custom", init=False)
 
     @classmethod
@@ -116,7 +130,7 @@ class CustomModel:
             )
         with torch.random.fork_rng(devices=[]):
             built = build_checked(builder)
-        return cls(builder, name or builder_name(builder), fingerprint(built), any(True for _ in built.buffers()))
+        return cls(builder, name or builder_name(builder), fingerprint(built), stack_problem(built))
 
     def build(
         self,

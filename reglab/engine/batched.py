@@ -5,9 +5,10 @@ optimizer family, epochs, minibatch size, minibatches per epoch, dtype, device);
 strengths and modes, l1_ratio, dropout p and kind, max-norm c, learning rate, momentum, decay, seed,
 folds, early-stopping patience — is a per-member vector. A group is cut into stacks that fit a memory
 budget. Each member's history and final metrics are those of its sequential run (``run_job``): within
-rounding, whether it runs alone or among hundreds. A user's own modules stack through ``torch.func``
-(``engine.functional``) when they hold no buffers and tune no dropout. Reglab's CNNs, DropConnect and input
-augmentation have no stacked form and run sequentially; each result says how it ran, and why.
+rounding, whether it runs alone or among hundreds. Jobs the MLP stack cannot take — a user's own modules,
+reglab's CNNs, DropConnect, spatial dropout, augmentation — stack through ``torch.func``
+(``engine.functional``), batch norm and noise layers included; what remains runs sequentially, and each
+result says how it ran, and why.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from reglab.devices import resolve_device
 from reglab.engine.functional import run_functional
 from reglab.engine.jobs import Job, JobResult, run_job
 from reglab.engine.members import (
-    FUNCTIONAL_KINDS,
     Member,
     Parsed,
     build_member,
@@ -83,7 +83,7 @@ def run_batched(
     for job in moved:
         if reasons[id(job)] is None:
             groups.setdefault(stack_key(dataset, job), []).append(job)
-        elif job.config.model.kind in FUNCTIONAL_KINDS:
+        else:
             reasons[id(job)] = functional_reason(dataset, job)
             if reasons[id(job)] is None:
                 functional.setdefault(functional_key(dataset, job), []).append(job)

@@ -4,7 +4,8 @@ A member is built the way ``run_trial`` builds its trial: the same rows (a monit
 stopping), preprocessing fitted on its training rows, ``torch.manual_seed(seed)`` before the model is
 built, the same penalties, decay, max-norm and stopping rule, and the same random streams (the data
 order from a CPU generator seeded with the seed, each noise layer from its own ``noise_seed`` stream).
-Only linear models and MLPs without DropConnect or input augmentation can be stacked.
+Only linear models and MLPs without DropConnect or input augmentation stack here; any other job stacks
+through ``torch.func`` (``engine.functional``) unless ``functional_reason`` says why not.
 """
 
 from __future__ import annotations
@@ -48,23 +49,16 @@ def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
     return ", ".join(found) or None
 
 
-FUNCTIONAL_KINDS = ("custom", "cnn")  # the models that stack through torch.func
-
-
 def functional_reason(dataset: Dataset, job: Job) -> str | None:
-    """Why a job of a user's own model or of a CNN cannot train in a ``torch.func`` stack, or None when it
-    can: a model without buffers (batch norm's), no dropout-family rate (its masks come from streams a
-    vmapped forward does not replay), no augmentation, registered method or loss or metric of its own,
-    array rows."""
+    """Why a job cannot train in a ``torch.func`` stack, or None when it can: any model (batch norm's
+    buffers, reglab's noise layers and augmentation included) on array rows, except a user's model with
+    layers that cannot stack (``custom_model.stack_problem``), a registered method, or a loss or metric of
+    its own."""
     reg, fit, model = job.config.regularization, job.config.fit, job.config.model
-    rates = reg.dropout or reg.gaussian_dropout or reg.dropconnect or reg.spatial_dropout
-    buffers = getattr(model, "buffers", True) if model.kind == "custom" else reg.batchnorm
+    unstackable = getattr(model, "unstackable", None)
     reasons = [
         (dataset.source is not None, "a torch Dataset's rows"),
-        (model.kind not in FUNCTIONAL_KINDS, f"a {model.kind} model"),
-        (buffers, "batch norm's buffers" if model.kind == "cnn" else "a model with buffers"),
-        (rates, "dropout (its masks have no stacked stream yet)"),
-        (reg.noise or reg.shift, "augmentation"),
+        (unstackable, unstackable),
         (reg.registered, "a registered method"),
         (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
     ]
@@ -73,12 +67,17 @@ def functional_reason(dataset: Dataset, job: Job) -> str | None:
 
 
 def functional_key(dataset: Dataset, job: Job) -> tuple:
-    """What the members of one ``torch.func`` stack share: the model, the data's shape, the task, the
-    optimizer family, epochs, minibatch size, training and monitor rows, dtype and device."""
-    fit = job.config.fit
+    """What the members of one ``torch.func`` stack share: the model and the layers its regularization
+    puts in it (reglab's builders add a dropout layer only for p > 0; a user's model keeps its layers and
+    only their rates change), the data's shape, the task, the optimizer family, epochs, minibatch size,
+    training rows, dtype and device."""
+    fit, model = job.config.fit, job.config.model
     fit_rows, monitor_rows = split_rows(dataset, job)
+    options = job.config.regularization.model_options()
+    layers = (options["dropout"] > 0 and options["dropout_kind"], options["spatial_dropout"] > 0, options["batchnorm"])
     return (
-        job.config.model,
+        model,
+        layers if model.kind != "custom" else None,
         dataset.input_shape,
         dataset.n_outputs,
         fit.task,

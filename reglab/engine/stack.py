@@ -24,6 +24,7 @@ from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
 from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
+from reglab.regularizers.dropout import gaussian_noise_
 from reglab.rows import as_tensors
 from reglab.weights import weight_histogram
 
@@ -106,8 +107,7 @@ class StackNoise:
                 if member_noise.kind == "dropout":
                     rows.uniform_(generator=member_noise.generator)
                 else:
-                    sigma = math.sqrt(member_noise.p / (1.0 - member_noise.p))
-                    rows.normal_(generator=member_noise.generator).mul_(sigma).add_(1.0)
+                    gaussian_noise_(rows, member_noise.p, member_noise.generator)
             if dropout is not None:
                 dropped, keep = dropout
                 dropped.update_(mask, lambda part, keep=keep: part.lt_(keep).div_(keep))

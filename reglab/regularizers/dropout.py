@@ -16,6 +16,11 @@ is the identity in evaluation ("inverted" scaling: nothing to rescale at test ti
 each function takes an optional ``torch.Generator`` (None draws from the global RNG), and each module has a
 ``generator`` attribute passed to it.
 
+Each module draws its noise, the tensor that multiplies x (or W), with ``draw_(out)`` from its generator;
+a stacked engine fills member k's slot of a (K, ...) tensor with member k's own layer's ``draw_`` and hands
+the slot in as the layer's ``noise`` buffer (through ``torch.func.functional_call``), so every member sees
+the noise its run alone draws.
+
 A layer written without a rate (``Dropout()``, ``DropConnect(nn.Linear(...))``) is *tunable*: the identity
 until a study's trial sets its rate (``set_rates``), so a user's own model marks where dropout may go.
 """
@@ -43,6 +48,11 @@ def inverted_mask_(out: Tensor, keep: float, generator: torch.Generator | None) 
     return out.uniform_(generator=generator).lt_(keep).div_(keep)
 
 
+def gaussian_noise_(out: Tensor, p: float, generator: torch.Generator | None) -> Tensor:
+    """Fills ``out`` with 1 + σ ε, ε ~ N(0, 1), σ² = p / (1 − p), in place: Gaussian dropout's multiplier."""
+    return out.normal_(generator=generator).mul_(math.sqrt(p / (1.0 - p))).add_(1.0)
+
+
 def _inverted_mask(shape: tuple[int, ...], keep: float, x: Tensor, generator: torch.Generator | None) -> Tensor:
     """m / keep with x's dtype and on x's device, drawn where the generator lives."""
     mask = torch.empty(shape, dtype=x.dtype, device=_draw_device(x, generator))
@@ -63,9 +73,8 @@ def gaussian_dropout(x: Tensor, p: float, training: bool, generator: torch.Gener
     p = check_probability("p", p)
     if not training or p == 0:
         return x
-    sigma = math.sqrt(p / (1.0 - p))
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=_draw_device(x, generator))
-    return x * (1.0 + sigma * noise.to(x.device))
+    noise = torch.empty(x.shape, dtype=x.dtype, device=_draw_device(x, generator))
+    return x * gaussian_noise_(noise, p, generator).to(x.device)
 
 
 def spatial_dropout(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
@@ -75,26 +84,54 @@ def spatial_dropout(x: Tensor, p: float, training: bool, generator: torch.Genera
     regularizes convolutions; dropping the whole map does. Kept channels are scaled by 1 / (1 − p).
     """
     p = check_probability("p", p)
-    if x.dim() < 3:
-        raise ValueError(
-            f"spatial dropout expects x of shape (N, C, L) or (N, C, H, W); received shape {tuple(x.shape)}"
-        )
+    mask_shape = channel_shape(x.shape)
     if not training or p == 0:
         return x
-    keep = 1.0 - p
-    mask_shape = (*x.shape[:2], *(1,) * (x.dim() - 2))
-    return x * _inverted_mask(mask_shape, keep, x, generator)
+    return x * _inverted_mask(mask_shape, 1.0 - p, x, generator)
 
 
-class _DropoutModule(nn.Module):
+def channel_shape(shape: torch.Size) -> tuple[int, ...]:
+    """(N, C, 1, ...): one mask entry per sample and channel of x with shape (N, C, *spatial)."""
+    if len(shape) < 3:
+        raise ValueError(f"spatial dropout expects x of shape (N, C, L) or (N, C, H, W); received shape {tuple(shape)}")
+    return (*shape[:2], *(1,) * (len(shape) - 2))
+
+
+class _NoiseLayer:
+    """What every module of the family shares: p, a generator, and a ``noise`` buffer that a stacked engine
+    may fill (None, the default: the layer draws its own). Subclasses say which tensor the noise multiplies
+    (``noise_shape``) and how it is drawn (``draw_``)."""
+
+    p: float
+    generator: torch.Generator | None
+    training: bool
+
+    def _init_noise(self, p: float, generator: torch.Generator | None) -> None:
+        self.p, self.generator = check_probability("p", p), generator
+        self.register_buffer("noise", None, persistent=False)
+
+    def noise_shape(self, x: Tensor) -> tuple[int, ...]:
+        """The shape of the noise that multiplies input ``x`` (or the weights)."""
+        return tuple(x.shape)
+
+    def draw_(self, out: Tensor) -> Tensor:
+        """Fills ``out`` with the noise this layer's own forward would draw now (ones when p = 0, drawing
+        nothing, as that forward draws nothing)."""
+        return inverted_mask_(out, 1.0 - self.p, self.generator) if self.p else out.fill_(1.0)
+
+    def handed_in(self) -> Tensor | None:
+        """The noise a stacked engine handed in, used in training mode only."""
+        return self.noise if self.training else None
+
+
+class _DropoutModule(_NoiseLayer, nn.Module):
     """Holds a validated p (None: tunable, 0 until set) and an optional generator; subclasses call one
-    function in ``forward``."""
+    function in ``forward``, or multiply by the noise handed in."""
 
     def __init__(self, p: float | None = None, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.tunable = p is None
-        self.p = 0.0 if p is None else check_probability("p", p)
-        self.generator = generator
+        self._init_noise(0.0 if p is None else p, generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p:g}" + (", tunable" if self.tunable else "")
@@ -119,7 +156,8 @@ class Dropout(_DropoutModule):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropout(x, self.p, self.training, self.generator)
+        noise = self.handed_in()
+        return dropout(x, self.p, self.training, self.generator) if noise is None else x * noise
 
 
 class GaussianDropout(_DropoutModule):
@@ -130,7 +168,11 @@ class GaussianDropout(_DropoutModule):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return gaussian_dropout(x, self.p, self.training, self.generator)
+        noise = self.handed_in()
+        return gaussian_dropout(x, self.p, self.training, self.generator) if noise is None else x * noise
+
+    def draw_(self, out: Tensor) -> Tensor:
+        return gaussian_noise_(out, self.p, self.generator) if self.p else out.fill_(1.0)
 
 
 class SpatialDropout(_DropoutModule):
@@ -141,10 +183,14 @@ class SpatialDropout(_DropoutModule):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return spatial_dropout(x, self.p, self.training, self.generator)
+        noise = self.handed_in()
+        return spatial_dropout(x, self.p, self.training, self.generator) if noise is None else x * noise
+
+    def noise_shape(self, x: Tensor) -> tuple[int, ...]:
+        return channel_shape(x.shape)
 
 
-class DropConnectLinear(nn.Linear):
+class DropConnectLinear(_NoiseLayer, nn.Linear):
     r"""A linear layer whose weights are dropped: :math:`y = (W \odot M / (1 - p))\,x + b`.
 
     In training, each forward pass draws one mask :math:`M_{ji} \sim \mathrm{Bernoulli}(1 - p)` over the
@@ -165,21 +211,30 @@ class DropConnectLinear(nn.Linear):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(in_features, out_features, bias=bias)
-        self.p = check_probability("p", p)
-        self.generator = generator
+        self._init_noise(p, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropconnect_linear(x, self.weight, self.bias, self.p, self.training, self.generator)
+        return dropconnect_linear(x, self.weight, self.bias, self.p, self.training, self.generator, self.handed_in())
+
+    def noise_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(self.weight.shape)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, p={self.p:g}"
 
 
 def dropconnect_linear(
-    x: Tensor, weight: Tensor, bias: Tensor | None, p: float, training: bool, generator: torch.Generator | None = None
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    p: float,
+    training: bool,
+    generator: torch.Generator | None = None,
+    noise: Tensor | None = None,
 ) -> Tensor:
-    """(W ⊙ M / (1 − p)) x + b with one mask M ~ Bernoulli(1 − p) over W for the batch; W x + b in evaluation."""
-    return F.linear(x, dropout(weight, p, training, generator), bias)
+    """(W ⊙ M / (1 − p)) x + b with one mask M ~ Bernoulli(1 − p) over W for the batch; W x + b in evaluation.
+    ``noise``: M / (1 − p) drawn beforehand (a stacked engine's), used instead of a fresh draw."""
+    return F.linear(x, dropout(weight, p, training, generator) if noise is None else weight * noise, bias)
 
 
 class DropConnect(_DropoutModule):
@@ -199,7 +254,11 @@ class DropConnect(_DropoutModule):
         self.linear = linear
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropconnect_linear(x, self.linear.weight, self.linear.bias, self.p, self.training, self.generator)
+        linear, noise = self.linear, self.handed_in()
+        return dropconnect_linear(x, linear.weight, linear.bias, self.p, self.training, self.generator, noise)
+
+    def noise_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(self.linear.weight.shape)
 
 
 DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
@@ -216,6 +275,9 @@ DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
     nn.FeatureAlphaDropout,
 )
 """Modules whose training mode means "draw noise": reglab's layers and PyTorch's own dropout layers."""
+
+NOISE_LAYERS: tuple[type[nn.Module], ...] = tuple(m for m in DROPOUT_MODULES if issubclass(m, _NoiseLayer))
+"""reglab's layers: each draws from its own generator, and takes the noise a stacked engine hands in."""
 
 TUNABLE_LAYERS: dict[type[nn.Module], tuple[str, str]] = {  # layer -> (the method that sets its rate, how to add one)
     Dropout: ("dropout", "reglab.Dropout()"),

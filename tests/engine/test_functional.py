@@ -82,26 +82,9 @@ def test_a_diverging_member_leaves_the_others_as_they_were(float64):
         assert_identical(together[j.tag], alone[j.tag])
 
 
-def test_dropout_in_a_users_model_runs_alone_and_says_why():
-    class WithDropout(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            import reglab
-
-            self.layers = nn.Sequential(nn.Linear(13, 8), nn.ReLU(), reglab.Dropout(), nn.Linear(8, 3))
-
-        def forward(self, x):
-            return self.layers(x)
-
-    with torch.random.fork_rng(devices=[]):
-        model = CustomModel.of(WithDropout)
-    jobs = [job(i, "dropout=0.3", model=model, seed=i) for i in range(2)]
-    results = stacked(jobs)
-    assert {r.ran for r in results.values()} == {"alone: dropout (its masks have no stacked stream yet)"}
-
-
 def test_cnn_members_on_images_equal_their_runs_alone(float64):
-    """reglab's CNN on the digits as images stacks through torch.func as well (no batch norm, no dropout)."""
+    """reglab's CNN on the digits as images stacks through torch.func as well (with batch norm and noise:
+    test_noise_stacks.py)."""
     from reglab.models import ModelSpec
 
     cnn = ModelSpec("cnn", hidden=(16,), channels=(4, 8))
