@@ -4,13 +4,17 @@ Tolerances are 5 standard errors of the statistic under the layer's own distribu
 probability < 1e-6 per check); the seeds are fixed, so every run is the same.
 """
 
+import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from reglab.noise import StackedNoise, noise_layers, seed_noise
 from reglab.regularizers.dropout import (
+    DropConnect,
     DropConnectLinear,
     Dropout,
     GaussianDropout,
@@ -130,3 +134,83 @@ def test_dropconnect_gradient_reaches_the_weight_parameter():
     layer = DropConnectLinear(3, 2, p=0.5, generator=gen(0))
     layer(torch.ones(4, 3)).sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.shape == (2, 3)
+
+
+class Noisy(nn.Module):
+    """Signals (N, 4, 32) through every noise layer: spatial dropout, dropout, DropConnect, Gaussian dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.spatial = nn.Conv1d(4, 8, 3, padding=1), SpatialDropout()
+        self.unit, self.connect = Dropout(), DropConnect(nn.Linear(256, 128))
+        self.gaussian, self.head = GaussianDropout(), nn.Linear(128, 3)
+
+    def forward(self, x):
+        h = self.spatial(self.conv(x)).flatten(1)
+        return self.head(self.gaussian(self.connect(self.unit(h))))
+
+
+RATES = (0.1, 0.3, 0.6)  # one per member
+
+
+def stacked_noise(rows: int) -> dict[str, torch.Tensor]:
+    """One draw of a stack of 3 members' noise for a minibatch of ``rows`` signals, member k with RATES[k]."""
+    models = [Noisy() for _ in RATES]
+    for k, (model, p) in enumerate(zip(models, RATES)):
+        for layer in noise_layers(model):
+            layer.p = p
+        seed_noise(model, k, torch.device("cpu"))
+    base = copy.deepcopy(models[0]).to("meta")
+    return StackedNoise(base, models, torch.float32, torch.device("cpu")).draw(torch.zeros(rows, 4, 32), [True] * 3)
+
+
+def test_stacked_masks_have_the_shape_of_what_they_multiply():
+    """Dropout per element, spatial dropout per (sample, channel), DropConnect per weight (one for the batch)."""
+    noise = stacked_noise(rows=5)
+    assert {name: tuple(t.shape) for name, t in noise.items()} == {
+        "spatial.noise": (3, 5, 8, 1),
+        "unit.noise": (3, 5, 256),
+        "connect.noise": (3, 128, 256),
+        "gaussian.noise": (3, 5, 128),
+    }
+
+
+@pytest.mark.parametrize("name", ["spatial", "unit", "connect"])
+def test_stacked_masks_are_m_over_q_with_mean_one(name):
+    """Each member's mask takes the values 0 and 1/q and m/q has mean 1 within 3 standard errors
+    (sd of m/q: sqrt(p/q))."""
+    noise = stacked_noise(rows=2000)[f"{name}.noise"]
+    for k, p in enumerate(RATES):
+        mask, q = noise[k].double(), 1 - p
+        assert mask.unique().tolist() == pytest.approx([0.0, 1 / q])
+        assert abs(mask.mean().item() - 1) < 3 * math.sqrt(p / q / mask.numel())
+
+
+def test_stacked_gaussian_noise_has_mean_one_and_variance_p_over_1_minus_p():
+    noise = stacked_noise(rows=4000)["gaussian.noise"]
+    for k, p in enumerate(RATES):
+        eps, var = noise[k].double(), p / (1 - p)
+        assert abs(eps.mean().item() - 1) < 3 * math.sqrt(var / eps.numel())
+        assert abs(eps.var().item() - var) < 3 * var * math.sqrt(2 / (eps.numel() - 1))
+
+
+@pytest.mark.parametrize("layer", [Dropout(0.5), SpatialDropout(0.5), GaussianDropout(0.5)])
+def test_noise_handed_in_multiplies_in_training_and_is_ignored_in_evaluation(layer):
+    x, noise = torch.randn(6, 3, 4), torch.rand(6, 3, 4)
+    layer.noise = noise
+    assert torch.equal(layer.train()(x), x * noise)
+    assert layer.eval()(x) is x
+
+
+def test_draw_fills_what_the_layer_draws_alone():
+    """``draw_`` from a generator equals the layer's own forward on ones with the same seed; p = 0 draws
+    nothing and fills ones."""
+    for layer in (Dropout(0.4), GaussianDropout(0.4), SpatialDropout(0.4)):
+        x = torch.ones(7, 3, 5)
+        layer.generator = gen(11)
+        drawn = layer.draw_(torch.empty(layer.noise_shape(x)))
+        layer.generator = gen(11)
+        assert torch.equal(layer.train()(x), x * drawn)
+    quiet = Dropout(0.0, generator=gen(11))
+    assert torch.equal(quiet.draw_(torch.empty(4)), torch.ones(4))
+    assert torch.equal(quiet.generator.get_state(), gen(11).get_state())
