@@ -235,9 +235,16 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=None)
     parser.add_argument("--sample", type=int, default=8, help="trials timed for the sequential baseline")
     parser.add_argument("--engine-case", type=int, nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--noise-only", action="store_true", help="only the rows with dropout and batch norm")
+    parser.add_argument("--noise-members", type=int, nargs=2, default=[64, 32], help="K of those two rows")
+    parser.add_argument("--noise-epochs", type=int, default=EPOCHS, help="epochs of those two rows")
     args = parser.parse_args()
     if args.engine_case:
         print(json.dumps(engine_case(*args.engine_case)))
+        return
+    users, cnns = args.noise_members
+    if args.noise_only:
+        noise_rows(users, cnns, args.noise_epochs, args.sample)
         return
     members = args.members or ([64, 256, 1024] if torch.cuda.is_available() else [64])
     peak = matmul_rate()
@@ -272,6 +279,7 @@ def main() -> None:
             )
     user_module_row(members=64, hidden=64, sample=min(args.sample, 64))
     cnn_row(members=32, sample=min(args.sample, 32))
+    noise_rows(users, cnns, args.noise_epochs, args.sample)
 
 
 class ResidualMLP(nn.Module):
@@ -315,21 +323,84 @@ def strength_jobs(model, members: int, train_idx, eval_idx) -> list[Job]:
     ]
 
 
-def stacked_row(label: str, dataset, batch: list[Job], sample: int) -> None:
+def stacked_row(label: str, dataset, batch: list[Job], sample: int) -> float:
     """``run_batched`` (a torch.func stack) against ``run_job`` one by one (timed on a sample, scaled to K),
-    both on one thread."""
+    both on one thread; returns the engine's seconds."""
     torch.set_num_threads(1)
     start = time.perf_counter()
     for job in batch[:sample]:
         run_job(dataset, job)
     sequential = (time.perf_counter() - start) / sample * len(batch)
-    start = time.perf_counter()
-    run_batched(dataset, batch, lambda job, result: None)
-    engine = time.perf_counter() - start
+    engine = batched_seconds(dataset, batch)
     print(
         f"sweep {label} run_job_s={sequential:.2f} engine_s={engine:.2f} speedup={sequential / engine:.1f}"
         "  # torch.func stack against reglab's own one-by-one loop, 1 thread"
     )
+    return engine
+
+
+def batched_seconds(dataset, batch: list[Job]) -> float:
+    """Seconds of ``run_batched`` on the jobs; every one must have stacked."""
+    ran = []
+    start = time.perf_counter()
+    run_batched(dataset, batch, lambda job, result: ran.append(result.ran))
+    seconds = time.perf_counter() - start
+    assert all(how.startswith("stacked") for how in ran), set(ran)
+    return seconds
+
+
+class NormDropoutMLP(nn.Module):
+    """A user's MLP 64-H-H-10 with batch norm and a tunable dropout after each hidden layer."""
+
+    def __init__(self, hidden: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for n_in in (64, hidden):
+            layers += [nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), Dropout()]
+        self.layers = nn.Sequential(*layers, nn.Linear(hidden, 10))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def noise_rows(users: int, cnns: int, epochs: int, sample: int) -> None:
+    """A user's module with ``reglab.Dropout()`` and ``nn.BatchNorm1d`` (K = ``users``, digits) and reglab's
+    CNN with batch norm and dropout (K = ``cnns``, digits as images), each against ``run_job`` one by one,
+    and the noise's share of the engine's time: the same stack with every dropout rate 0 (no noise drawn)."""
+    from reglab.custom_model import CustomModel
+
+    for label, name, model, batchnorm, k in (
+        (f"user-module+dropout+batchnorm K={users} H=64", "digits", CustomModel.of(NormDropoutMLP), False, users),
+        (f"cnn+batchnorm+dropout K={cnns}", "digits-images", ModelSpec("cnn"), True, cnns),
+    ):
+        dataset = load(name)
+        noisy = noise_jobs(dataset, model, batchnorm, k, epochs, True)
+        run_job(dataset, noisy[0])  # warm-up: the first trial of a process imports and allocates
+        engine = stacked_row(label, dataset, noisy, min(sample, k))
+        quiet = batched_seconds(dataset, noise_jobs(dataset, model, batchnorm, k, epochs, False))
+        print(
+            f"#   noise share: engine_s={engine:.2f} with dropout, {quiet:.2f} with every rate 0 "
+            f"(no noise drawn): {max(0.0, 1 - quiet / engine):.0%} of the engine's time"
+        )
+
+
+def noise_jobs(dataset, model, batchnorm: bool, members: int, epochs: int, noisy: bool) -> list[Job]:
+    """K jobs of ``model`` on one split, dropout rates spread over [0.05, 0.7] (0 when not ``noisy``), L2
+    1e-4 on every other member, each with its own seed."""
+    train_idx, eval_idx = holdout_split(dataset.y, 0.2, 0, True)
+    config = FitConfig(optimizer="adam", lr=LR, epochs=epochs, batch_size=BATCH)
+    rates = np.linspace(0.05, 0.7, members) if noisy else np.zeros(members)
+    return [
+        Job(
+            i,
+            TrialConfig(
+                Regularization(dropout=float(p), l2=1e-4 * (i % 2), batchnorm=batchnorm), model, replace(config, seed=i)
+            ),
+            train_idx,
+            eval_idx,
+        )
+        for i, p in enumerate(rates)
+    ]
 
 
 if __name__ == "__main__":
