@@ -217,3 +217,58 @@ def test_what_cannot_stack_runs_alone_and_says_why(builder, reason):
     assert {r.ran for r in results.values()} == {reason}
     for j in jobs:
         assert_identical(results[j.tag], run_job(data()[0], j))
+
+
+class StudyNet(nn.Module):
+    """A user's CNN for the digits as images with both batch norms, spatial dropout and dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), reglab.SpatialDropout(), nn.MaxPool2d(2)
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), reglab.Dropout(), nn.Linear(16, 10)
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@pytest.mark.parametrize(
+    "model, methods",
+    [
+        (CNN, ["batchnorm", "dropout", "shift", "batchnorm+dropout+shift"]),
+        (StudyNet, ["none", "dropout", "spatial-dropout", "l2+dropout"]),
+    ],
+)
+def test_a_study_of_batch_norm_and_noise_stacks_every_trial(model, methods):
+    study = reglab.compare("digits-images", model=model, methods=methods, seeds=2, folds=3, epochs=1, grid_size=2)
+    ran = study.ran()
+    assert set(ran) == set(methods)
+    assert all(how.startswith("stacked with") for counts in ran.values() for how in counts), ran
+
+
+class LinearNoise(nn.Module):
+    """Two linear layers with dropout and DropConnect between and no activation: a large step overflows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(13, 16), reglab.Dropout(), reglab.DropConnect(nn.Linear(16, 3)))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_a_diverging_member_leaves_the_others_as_they_were(float64):
+    """With noise: a member that diverges mid-epoch changes no other member, bit for bit, and equals its own
+    run alone."""
+    model = own(LinearNoise)
+    calm = [job(i, f"dropout={p}", model=model, seed=i, optimizer="sgd", lr=0.05) for i, p in enumerate((0.2, 0.4))]
+    wild = job("wild", "dropout=0.3", model=model, seed=5, optimizer="sgd", lr=1e30)
+    alone, together = stacked(calm), stacked([*calm, wild])
+    assert together["wild"].status == "diverged"
+    assert {r.ran for r in together.values()} == {"stacked with 3 through torch.func"}
+    assert_close(together["wild"], run_job(data()[0], wild), rel=1e-10)
+    for j in calm:
+        assert_identical(together[j.tag], alone[j.tag])
