@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +53,7 @@ class Study:
     store: Store
     seconds: float
     title: str
+    notes: list[str] = field(default_factory=list)  # what running it said, e.g. failed trials run again on resume
 
     @property
     def winner(self) -> str | None:
@@ -229,7 +230,7 @@ def run(
 
     opened = store if isinstance(store, Store) else Store(":memory:" if store is None else store)
     chosen = study_name(opened, settings, kind, name=name, resume=resume)
-    start = time.perf_counter()
+    start, notes = time.perf_counter(), []
     with _progress(chosen, progress) as update:
         summary = run_study(
             settings,
@@ -240,9 +241,11 @@ def run(
             dataset=dataset,
             execute=execute or partial(run_jobs, strategy="auto"),
             kind=kind,
+            note=notes.append,
         )
     seconds = time.perf_counter() - start
-    return Study(chosen, settings, summary, opened, seconds, study_title(chosen, opened.study(chosen).settings))
+    title = study_title(chosen, opened.study(chosen).settings)
+    return Study(chosen, settings, summary, opened, seconds, title, notes)
 
 
 @contextmanager

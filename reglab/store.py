@@ -415,6 +415,15 @@ class Store:
         self._require_study(study_id)
         return {r[0] for r in self._conn.execute("SELECT key FROM trials WHERE study_id = ?", (study_id,))}
 
+    def forget_failed(self, study_id: int) -> int:
+        """Delete a study's failed trials (and their history), so that resuming it runs them again; returns
+        how many there were. Diverged trials are outcomes and stay."""
+        with self._write():
+            self._require_study(study_id)
+            return self._conn.execute(
+                "DELETE FROM trials WHERE study_id = ? AND status = 'failed'", (study_id,)
+            ).rowcount
+
     def history(self, trial_id: int) -> list[dict]:
         """A trial's per-epoch rows, in epoch order."""
         return [

@@ -53,3 +53,20 @@ def load() -> tuple[np.ndarray, np.ndarray]:
 
     X, y = load_digits(return_X_y=True)
     return X[::3], y[::3]
+
+
+def load_empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+
+
+def load_uneven() -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Inputs of two arrays whose row counts differ."""
+    return (np.zeros((30, 2), dtype=np.int64), np.zeros((20, 3))), np.arange(30) % 2
+
+
+def load_four_columns() -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(120.0).reshape(30, 4), np.arange(30) % 2
+
+
+def load_five_columns() -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(150.0).reshape(30, 5), np.arange(30) % 2

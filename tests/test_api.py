@@ -299,14 +299,14 @@ def test_params_patterns_choose_what_the_penalties_touch(digits):
 
 
 def test_the_study_says_how_each_trial_ran_and_why(digits):
-    """reglab's MLP stacks; a user's module stacks through torch.func, but with dropout runs alone, and says why."""
+    """reglab's MLP stacks; a user's module stacks through torch.func, its dropout trials beside the others."""
     own = reglab.compare(model=build, data=digits, methods=["none", "dropout=0.3"], **QUICK)
     ours = reglab.compare(
         model={"kind": "mlp", "hidden": [16]}, data=digits, methods=["none", "l2"], grids={"l2": [1e-4, 1e-2]}, **QUICK
     )
     assert own.ran() == {
-        "none": {"stacked with 2 through torch.func": 2},
-        "dropout=0.3": {"alone: dropout (its masks have no stacked stream yet)": 2},
+        "none": {"stacked with 4 through torch.func": 2},
+        "dropout=0.3": {"stacked with 4 through torch.func": 2},
     }
     assert ours.ran()["l2"] and all(how.startswith("stacked with") for how in ours.ran()["l2"])
 

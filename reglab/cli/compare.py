@@ -66,6 +66,7 @@ def run_and_print(
                         "data": settings.data,
                         "seconds": seconds,
                         "report": str(report) if report else None,
+                        "notes": study.notes,
                         **summary.to_dict(),
                     }
                 ),
@@ -78,6 +79,8 @@ def run_and_print(
             details(out, method)
         out.print(comparison_table(summary, study.title))
         out.print(winner_line(summary), highlight=False)
+        for line in study.notes:
+            out.print(line, style="dim", highlight=False)
         out.print(f"{seconds:.1f} s · stored in {args.store} as {name!r}", style="dim", highlight=False)
         if report:
             out.print(f"report: {report}", highlight=False)

@@ -39,16 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reglab.data import load
-    from reglab.data.splits import holdout_split
+    from reglab.data import as_dataset
     from reglab.regularizers.terms import summarize
-    from reglab.study.plan import trial_config
+    from reglab.study.plan import describe_rows, train_test, trial_config
     from reglab.trial import run_trial
 
     if args.mc_passes is not None and args.mc_passes < 2:
         raise ValueError(f"--mc-passes needs at least 2 passes, got {args.mc_passes}")
     settings = settings_from_args(args, methods=(args.reg,), seeds=1)
-    dataset = load(settings.data, target=settings.target, impute=settings.impute)
+    dataset = as_dataset(settings.data, target=settings.target, impute=settings.impute, test_data=settings.test_data)
     config = trial_config(settings, args.reg, {}, dataset.task, args.seed)
     reg = config.regularization
     if args.mc_passes is not None and not (reg.model_options()["dropout"] or reg.spatial_dropout):
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             f"--mc-passes needs dropout in the model, and {reg.label} has none: its passes would all "
             "agree; add one, e.g. --reg dropout=0.3"
         )
-    train_idx, test_idx = holdout_split(dataset.y, settings.test_size, args.seed, dataset.task == "classification")
+    train_idx, test_idx = train_test(dataset, settings, args.seed)  # the data's own test rows, when given
     with progress_bar("train", config.fit.epochs, disable=args.json) as advance:
 
         def on_epoch(record: dict) -> None:
@@ -79,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         out = console()
-        out.print(summary_table(dataset.name, reg.label, result, dataset.task))
+        rows = describe_rows(dataset, settings, train_idx, test_idx)
+        out.print(summary_table(dataset.name, rows, reg.label, result, dataset.task))
         out.print(summarize(fitted.model, reg.loop_regularizers(fitted.model).penalties), highlight=False)
         if mc:
             out.print(
@@ -130,9 +130,11 @@ def as_json(data: str, label: str, result: TrialResult) -> dict:
     return {"data": data, "regularization": label, **{f: getattr(result, f) for f in fields}, "gap": result.gap}
 
 
-def summary_table(data: str, label: str, result: TrialResult, task: str) -> Table:
+def summary_table(data: str, rows: str, label: str, result: TrialResult, task: str) -> Table:
     name = "accuracy" if task == "classification" else "R²"
-    table = Table(title=f"{data} · {label} · {result.outcome} after {result.epochs} epochs ({result.seconds:.1f} s)")
+    table = Table(
+        title=f"{data} · {rows} · {label} · {result.outcome} after {result.epochs} epochs ({result.seconds:.1f} s)"
+    )
     for column in ("", "loss", name):
         table.add_column(column, justify="right")
     table.add_row("train", f"{result.train_loss:.4f}", f"{result.train_metric:.4f}")

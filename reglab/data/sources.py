@@ -10,6 +10,7 @@ regression target.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -34,6 +35,11 @@ def as_dataset(
     if _is_frame(data) and _is_frame(test_data):  # one encoding of categories and labels for both
         import pandas as pd
 
+        if set(data.columns) != set(test_data.columns):
+            raise _other_columns(list(data.columns), list(test_data.columns))
+        if test_data.empty:
+            raise DataError("test_data holds no rows: give at least a few samples, or no test_data")
+
         both = pd.concat([data, test_data], ignore_index=True)
         encoded = frame_dataset(both, target, impute) if target is not None else _one(both, target, task, impute)
         is_test = np.arange(len(both)) >= len(data)
@@ -49,18 +55,11 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
             "or take the official split as it is"
         )
     if train.feature_names and test.feature_names and train.feature_names != test.feature_names:
-        missing, extra = (
-            sorted(set(train.feature_names) - set(test.feature_names)),
-            sorted(set(test.feature_names) - set(train.feature_names)),
-        )
-        raise DataError(
-            f"the test set's columns are not the training data's (missing {missing or 'none'}, extra "
-            f"{extra or 'none'}): give both with the same columns"
-        )
+        raise _other_columns(train.feature_names, test.feature_names)
     if train.input_shape != test.input_shape or train.task != test.task:
         raise DataError(
             f"the test set does not fit the training data: samples of shape {test.input_shape} "
-            f"({test.task}) against {train.input_shape} ({train.task})"
+            f"({test.task}) against {train.input_shape} ({train.task}); give both with the same columns and shapes"
         )
     if train.task == "classification" and test.classes != train.classes[: len(test.classes)]:
         raise DataError(
@@ -86,6 +85,14 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
         y=np.concatenate([train.y, test.y]),
         test_idx=np.arange(n, n + test.n_samples),
         coef=train.coef,
+    )
+
+
+def _other_columns(train: Sequence[str], test: Sequence[str]) -> DataError:
+    missing, extra = sorted(set(train) - set(test), key=str), sorted(set(test) - set(train), key=str)
+    return DataError(
+        f"the test set's columns are not the training data's (missing {missing or 'none'}, extra "
+        f"{extra or 'none'}): give both with the same columns"
     )
 
 

@@ -41,26 +41,30 @@ class SeedSplit:
     folds: list[tuple[np.ndarray, np.ndarray]]
 
 
-def seed_split(dataset: Dataset, settings: StudySettings, seed: int) -> SeedSplit:
-    """The data's given test rows (an official split) unless ``test_split="random"``, else a stratified
-    hold-out of ``test_size`` drawn with the seed; the seed always draws the folds."""
-    stratify = dataset.task == "classification"
+def train_test(dataset: Dataset, settings: StudySettings, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) rows: the data's given test rows (an official split) unless ``test_split="random"``, else
+    a hold-out of ``test_size`` drawn with the seed (stratified for classes)."""
     if dataset.test_idx is not None and settings.test_split == "given":
-        test = dataset.test_idx
-        train = np.setdiff1d(np.arange(dataset.n_samples), test)
-    else:
-        train, test = holdout_split(dataset.y, settings.test_size, seed, stratify)
+        return np.setdiff1d(np.arange(dataset.n_samples), dataset.test_idx), dataset.test_idx
+    return holdout_split(dataset.y, settings.test_size, seed, dataset.task == "classification")
+
+
+def seed_split(dataset: Dataset, settings: StudySettings, seed: int) -> SeedSplit:
+    """The seed's train and test rows (``train_test``) and k folds of the train rows, drawn with the seed."""
+    train, test = train_test(dataset, settings, seed)
+    stratify = dataset.task == "classification"
     folds = [(train[a], train[b]) for a, b in kfold_splits(dataset.y[train], settings.folds, seed, stratify)]
     return SeedSplit(train, test, folds)
 
 
-def describe_rows(dataset: Dataset, settings: StudySettings, split: SeedSplit) -> str:
-    """What each seed trains and tests on, e.g. "train 4000 · test 1000 (given) · 3-fold CV on the train rows"."""
+def describe_rows(dataset: Dataset, settings: StudySettings, train: np.ndarray, test: np.ndarray) -> str:
+    """What a seed trains and tests on, e.g. "train 4000 · test 1000 (given)" or "train 800 · test 200 (random
+    20%, stratified)"."""
     if dataset.test_idx is not None and settings.test_split == "given":
         how = "given"
     else:
         how = f"random {settings.test_size:.0%}" + (", stratified" if dataset.task == "classification" else "")
-    return f"train {len(split.train)} · test {len(split.test)} ({how}) · {settings.folds}-fold CV on the train rows"
+    return f"train {len(train)} · test {len(test)} ({how})"
 
 
 def grid_points(settings: StudySettings, reg: Regularization) -> list[dict]:

@@ -45,8 +45,10 @@ def run_study(
     dataset: Dataset | None = None,
     execute: Execute = run_sequential,
     kind: str = "compare",
+    note: Callable[[str], None] | None = None,
 ) -> StudySummary:
-    """Run (or finish) the study ``name`` in ``store`` and return its summary.
+    """Run (or finish) the study ``name`` in ``store`` and return its summary. Resuming runs the trials that
+    failed again (a loss fixed since, a worker lost), and says how many to ``note``.
 
     ``execute(dataset, jobs, on_result)`` runs the jobs (in this process by default; batched or on a
     cluster otherwise) and calls ``on_result`` once per finished job, here in the driver, which commits it.
@@ -72,9 +74,13 @@ def run_study(
         in_use = {frozenset(k for k, v in c.regularization.to_dict().items() if v): c for c in configs}
         for config in in_use.values():
             check_setup(dataset, config)
-    rows = describe_rows(dataset, settings, splits[0])
+    first = splits[0]
+    rows = f"{describe_rows(dataset, settings, first.train, first.test)} · {settings.folds}-fold CV on the train rows"
     stored = stored_settings(store, name, settings, kind, resume, dataset.fingerprint(), rows)
     study = store.start_study(name, stored, resume)
+    retried = store.forget_failed(study.id) if resume else 0
+    if retried and note:
+        note(f"{retried} failed trial{'s' * (retried != 1)} of {name} run again")
     # Trials carry the device this driver resolves, so that "auto" means the same on every worker.
     planned = replace(settings, device=str(resolve_device(settings.device)))
     cv = [t for method in settings.methods for t in cv_trials(planned, method, dataset.task)]

@@ -29,6 +29,8 @@ def case(*args: str, says: tuple[str, ...], exception: type[BaseException] = Val
     return Case(tuple(args), says, exception)
 
 
+OWN = str(Path(__file__).parents[1] / "own_models.py")
+
 # Every compare below points at pre.sqlite, a copy of a finished study's store: none may change it.
 STORE = ("--store", "pre.sqlite")
 CASES = {
@@ -66,6 +68,35 @@ CASES = {
     ),
     "missing-file": case(
         "compare", "--data", "missing.csv", "--target", "y", *QUICK, *STORE, says=("missing.csv", "not found")
+    ),
+    "missing-file-without-target": case(
+        "compare", "--data", "missing.csv", *QUICK, *STORE, says=("missing.csv", "not found")
+    ),
+    "empty-data": case("compare", "--data", f"{OWN}:load_empty", *QUICK, *STORE, says=("no rows", "samples")),
+    "inputs-of-other-lengths": case(
+        "compare", "--data", f"{OWN}:load_uneven", *QUICK, *STORE, says=("different numbers of rows", "one row per")
+    ),
+    "test-data-of-other-shape": case(
+        "compare",
+        "--data",
+        f"{OWN}:load_four_columns",
+        "--test-data",
+        f"{OWN}:load_five_columns",
+        *QUICK,
+        *STORE,
+        says=("test set", "(5,)", "(4,)", "same columns"),
+    ),
+    "test-table-of-other-columns": case(
+        "compare",
+        "--data",
+        "small.csv",
+        "--target",
+        "y",
+        "--test-data",
+        "other.csv",
+        *QUICK,
+        *STORE,
+        says=("columns", "missing ['b']", "extra ['c']", "same columns"),
     ),
     "missing-target-column": case(
         "compare",
@@ -244,6 +275,7 @@ def sha(path: Path) -> str:
 def write_inputs(where: Path, finished_store: Path) -> None:
     (where / "small.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     (where / "features.csv").write_text("a,b\n1,2\n3,4\n")
+    (where / "other.csv").write_text("a,c,y\n1,2,0\n3,4,1\n")
     (where / "header.csv").write_text("a,b,y\n")
     (where / "zero.csv").write_bytes(b"")
     (where / "ids.csv").write_text("name,y\n" + "".join(f"id{i},{i % 2}\n" for i in range(250)))
