@@ -9,6 +9,7 @@ A NaN or infinite loss ends the run with outcome ``diverged`` and its history in
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,16 +110,31 @@ class FitConfig:
 def callable_name(function: Callable | None) -> str | None:
     """A name that tells a user's loss or metric apart on resume: a function's qualified name, a partial's
     function and arguments, an object's class and public settings (``CrossEntropyLoss(label_smoothing=0.1,
-    ...)``). Lambdas all read ``<lambda>``: give a named function to keep them apart."""
+    ...)``). A lambda's name carries a hash of its code and of the plain values it closes over
+    (``<lambda>#1f2e3d4c``), so two lambdas read alike only when they compute alike."""
     if function is None:
         return None
     if isinstance(function, partial):
         return f"{callable_name(function.func)}(*{function.args!r}, **{function.keywords!r})"
+    if getattr(function, "__name__", None) == "<lambda>" and hasattr(function, "__code__"):
+        return f"{function.__qualname__}#{_code_hash(function)}"
     if hasattr(function, "__qualname__"):
         return function.__qualname__
     plain = (bool, int, float, str, type(None))
     settings = {k: v for k, v in sorted(vars(function).items()) if not k.startswith("_") and isinstance(v, plain)}
     return f"{type(function).__qualname__}({', '.join(f'{k}={v!r}' for k, v in settings.items())})"
+
+
+def _code_hash(function: Callable) -> str:
+    """Eight hex digits of a function's bytecode, constants, names and the plain values of its closure."""
+    code = function.__code__
+    plain = (bool, int, float, str, bytes, type(None))
+    cells = [
+        c.cell_contents if isinstance(c.cell_contents, plain) else type(c.cell_contents).__name__
+        for c in function.__closure__ or ()
+    ]
+    text = repr((code.co_code, code.co_consts, code.co_names, cells))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,19 @@ def test_resuming_runs_the_failed_trials_again_and_says_how_many(tmp_path):
     assert [m.outcome for m in again.summary.methods] == ["completed", "completed"]
     statuses = {t.status for t in again.store.trials(again.store.study("s").id)}
     assert statuses == {"completed"}
+
+
+def test_two_different_lambdas_as_loss_do_not_resume_as_one(tmp_path):
+    """A lambda is stored with a hash of its code: the same lambda resumes, a different one is refused."""
+    (_, numbers), y = table_of_codes_and_numbers()
+    options = dict(data=(numbers, y), methods=["none"], store=tmp_path / "s.sqlite", name="s", **QUICK)
+
+    def smoothed(eps):
+        return lambda output, target: nn.functional.cross_entropy(output, target, label_smoothing=eps)
+
+    reglab.compare(loss=smoothed(0.1), **options)
+    assert reglab.compare(loss=smoothed(0.1), resume=True, **options).winner == "none"
+    with pytest.raises(ValueError, match="loss"):
+        reglab.compare(loss=smoothed(0.2), resume=True, **options)
+    with pytest.raises(ValueError, match="loss"):
+        reglab.compare(loss=lambda output, target: nn.functional.cross_entropy(output, target), resume=True, **options)
