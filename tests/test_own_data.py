@@ -229,3 +229,19 @@ def test_two_different_lambdas_as_loss_do_not_resume_as_one(tmp_path):
         reglab.compare(loss=smoothed(0.2), resume=True, **options)
     with pytest.raises(ValueError, match="loss"):
         reglab.compare(loss=lambda output, target: nn.functional.cross_entropy(output, target), resume=True, **options)
+
+
+def test_mc_predict_takes_inputs_of_several_tensors():
+    """Each pass is the model on the whole input: the passes' mean equals a loop of forward passes drawn from
+    the same seeded generator."""
+    (codes, numbers), _ = table_of_codes_and_numbers(n=20)
+    x = {"codes": torch.as_tensor(codes), "numbers": torch.as_tensor(numbers).float()}
+    torch.manual_seed(0)
+    model = EmbeddingNet()
+    set_rates(model, {"dropout": 0.5})
+    prediction = reglab.mc_predict(model, x, passes=5, generator_seed=3)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        passes = torch.stack([model.train()(x).softmax(-1) for _ in range(5)])
+    assert torch.allclose(prediction.mean, passes.mean(0), atol=1e-6)
+    assert prediction.std.max() > 0

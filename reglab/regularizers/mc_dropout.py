@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from reglab import inputs
 from reglab.data.dataset import TASKS
 from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.validation import check_count
@@ -62,7 +63,7 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
 
 def mc_predict(
     model: nn.Module,
-    X: Tensor,
+    X: Tensor | tuple | list | dict,
     passes: int = 30,
     task: str = "classification",
     generator_seed: int | None = None,
@@ -71,7 +72,7 @@ def mc_predict(
 
     Args:
         model: any module; its dropout-family layers (see ``DROPOUT_MODULES``) draw noise.
-        X: a batch of inputs.
+        X: a batch of inputs: one tensor, or several in a tuple, list or dict (the model's one argument).
         passes: number T of forward passes, at least 1.
         task: "classification" (outputs are logits) or "regression".
         generator_seed: when given, the passes draw from a global RNG seeded with it, inside a forked RNG
@@ -80,7 +81,7 @@ def mc_predict(
     passes = check_count("passes", passes)
     if task not in TASKS:
         raise ValueError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={task!r}")
-    with torch.no_grad(), _only_dropout_training(model), _seeded(generator_seed, X.device):
+    with torch.no_grad(), _only_dropout_training(model), _seeded(generator_seed, inputs.parts(X)[0].device):
         outputs = torch.stack([model(X) for _ in range(passes)])
     if task == "classification":
         outputs = outputs.softmax(dim=-1)
