@@ -170,23 +170,27 @@ class FunctionalStack:
         for k, m in enumerate(self.members):
             if not m.drawing:
                 continue
-            own = {name: p[k] for name, p in zip(self.names, self.params)}
-            named = dict(m.model.named_parameters())
-            slices = {id(named[name]): own[name] for name in self.names}
-            penalty = sum(
-                (
-                    b.term.schedule(step) * sum((b.term.penalty.value(slices[id(p)]) for _, p in b.named), 0.0)
-                    for b in m.loop.loss_terms
-                ),
-                0.0,
-            )
-            loss = losses[k] + penalty
+            loss = losses[k] + (self._penalty(k, m, step) if m.loop.loss_terms else 0.0)
             if not torch.isfinite(loss):  # the plain loop stops before this step and records the epoch
                 m.result.outcome = "diverged"
                 m.frozen = [t[k].detach().clone() for t in (*self.params, *self.buffers)]
                 continue
             total = loss if total is None else total + loss
         return total
+
+    def _penalty(self, k: int, m: Member, step: int) -> Tensor:
+        """Member k's loss-mode penalty terms at ``step``, on its slices of the stacked parameters (which
+        carry the gradient)."""
+        own = {name: p[k] for name, p in zip(self.names, self.params)}
+        named = dict(m.model.named_parameters())
+        slices = {id(named[name]): own[name] for name in self.names}
+        return sum(
+            (
+                b.term.schedule(step) * sum((b.term.penalty.value(slices[id(p)]) for _, p in b.named), 0.0)
+                for b in m.loop.loss_terms
+            ),
+            0.0,
+        )
 
     def _update(self, total: Tensor, step: int) -> None:
         """The backward of ``total`` and every drawing member's decay, optimizer step, proximal steps,
@@ -204,9 +208,10 @@ class FunctionalStack:
             for k, m in enumerate(self.members):
                 if not m.drawing:
                     continue
-                size = self._step_size(k, m)
-                for b in m.loop.prox_terms:
-                    b.prox_(step, size)
+                if m.loop.prox_terms:
+                    size = self._step_size(k, m)
+                    for b in m.loop.prox_terms:
+                        b.prox_(step, size)
                 for p in m.loop.projected:
                     m.loop.regularizers.max_norm.project_(p.data)
                 for constraint, weights in m.loop.constrained:
