@@ -44,6 +44,7 @@ _MODULES = {  # public name -> the module that defines it
     "Study": "reglab.api",
     "DropConnect": "reglab.regularizers.dropout",
     "as_dataset": "reglab.data",
+    "cache": "reglab.data.cache",
     "TrialConfig": "reglab.trial",
     "TrialResult": "reglab.trial",
     "run_trial": "reglab.trial",

@@ -45,15 +45,26 @@ def minibatches(
     dtype: torch.dtype,
     num_workers: int = 0,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """One epoch of minibatches in a random order drawn from ``generator``."""
+    """One epoch of minibatches in the order ``torch.randperm(n, generator=generator)``, for tensors and a torch
+    Dataset alike (so a Dataset read once into tensors by ``reglab.cache`` trains as it does uncached)."""
+    order = torch.randperm(n_rows(rows), generator=generator)
     if not isinstance(rows, Dataset):
         X, y = rows
-        order = torch.randperm(len(y), generator=generator).to(device)
+        order = order.to(device)
         for i in range(0, len(y), batch):
             index = order[i : i + batch]
             yield inputs.take(X, index), y[index]
         return
-    loader = DataLoader(rows, batch_size=batch, shuffle=True, generator=generator, num_workers=num_workers)
+    # The loader draws its workers' base seed from a generator of its own, one per epoch, so that ``generator``
+    # gives the next epoch's order as it does for tensors.
+    seed = int(np.random.SeedSequence(order[:64].tolist()).generate_state(1, np.uint64)[0])
+    loader = DataLoader(
+        rows,
+        batch_size=batch,
+        sampler=order.tolist(),
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+    )
     for xb, yb in loader:
         yield as_tensors(xb, yb, task, device, dtype)
 

@@ -16,6 +16,7 @@ import torch
 from reglab import inputs
 from reglab.custom_model import CustomModel, model_from_dict, output_problem
 from reglab.data import Dataset
+from reglab.data.cache import CachedDataset
 from reglab.data.splits import Standardizer, holdout_split
 from reglab.devices import resolve_device
 from reglab.methods import Regularization
@@ -76,7 +77,9 @@ class TrialResult:
 def prepare(dataset: Dataset, train_idx: np.ndarray, *other_idx: np.ndarray) -> list:
     """(X, y) for the training rows and each other row set, standardized with training statistics only (of
     several inputs, each floating-point part; integer codes as they are); the rows of a torch Dataset as
-    subsets of it (its transforms are its own preprocessing)."""
+    subsets of it (its transforms are its own preprocessing), or, read once by ``reglab.cache``, as tensors."""
+    if isinstance(dataset.source, CachedDataset):
+        return [dataset.source.rows(idx) for idx in (train_idx, *other_idx)]
     if dataset.source is not None:
         from torch.utils.data import Subset
 

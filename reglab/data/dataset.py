@@ -123,9 +123,12 @@ class Dataset:
         if self.source is not None:
             from torch.utils.data import Subset
 
+            from reglab.data.cache import CachedDataset
+
             idx = np.arange(self.n_samples)[idx]
-            X = inputs.take(self.X, idx)
-            return replace(self, X=X, y=self.y[idx], test_idx=None, source=Subset(self.source, idx.tolist()))
+            cached = isinstance(self.source, CachedDataset)
+            source = CachedDataset(*self.source.rows(idx)) if cached else Subset(self.source, idx.tolist())
+            return replace(self, X=inputs.take(self.X, idx), y=self.y[idx], test_idx=None, source=source)
         return replace(self, X=inputs.take(self.X, idx), y=self.y[idx], test_idx=None)
 
 

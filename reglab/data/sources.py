@@ -72,12 +72,18 @@ def with_test(train: Dataset, test: Dataset) -> Dataset:
     if train.source is not None:
         from torch.utils.data import ConcatDataset
 
+        from reglab.data.cache import CachedDataset
+
+        if isinstance(train.source, CachedDataset) and isinstance(test.source, CachedDataset):
+            source = CachedDataset.concatenate(train.source, test.source)
+        else:
+            source = ConcatDataset([train.source, test.source])
         return replace(
             train,
             X=_stand_in(inputs.take(train.X, 0), n + test.n_samples),
             y=np.concatenate([train.y, test.y]),
             test_idx=np.arange(n, n + test.n_samples),
-            source=ConcatDataset([train.source, test.source]),
+            source=source,
         )
     return replace(
         train,
