@@ -14,7 +14,9 @@ from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_sco
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from reglab.noise import noise_seed
 from reglab.regularizers.constraints import MaxNorm
+from reglab.regularizers.dropout import Dropout
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
 from reglab.regularizers.terms import Term
@@ -88,6 +90,29 @@ def test_same_seed_same_history_different_seed_different():
 
 
 # --- divergence -----------------------------------------------------------------------------------
+
+
+def test_noise_depends_on_seed_layer_and_step_only():
+    """A noise layer's generator advances once per training step: evaluating held-out rows after each
+    epoch draws nothing (the training history is the same with and without them), and a layer's masks
+    are those of a fresh generator seeded with ``noise_seed(seed, i)``, drawn once per step."""
+    train, val = wine()
+    config = FitConfig(optimizer="adam", lr=1e-2, epochs=3, batch_size=40, seed=4)
+
+    def noisy() -> nn.Sequential:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(13, 16), nn.ReLU(), Dropout(0.4), nn.Linear(16, 3)).double()
+
+    watched, unwatched = fit(noisy(), train, val, config=config), fit(noisy(), train, config=config)
+    assert [r["train_loss"] for r in watched.history] == [r["train_loss"] for r in unwatched.history]
+    model, seen = noisy(), []
+    model[2].register_forward_hook(lambda layer, args, out: seen.append((args[0], out)) if layer.training else None)
+    fit(model, train, config=config)
+    stream, keep = torch.Generator().manual_seed(noise_seed(4, 0)), 0.6
+    assert len(seen) == 3 * 3  # 3 epochs of 3 minibatches
+    for x, out in seen:
+        u = torch.empty(40, 16, dtype=torch.float64).uniform_(generator=stream)
+        assert torch.equal(out, x * ((u < keep).double() / keep))
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ def collect(dataset, jobs, **options) -> tuple[dict, list]:
 
 
 def test_auto_stacks_groups_and_runs_the_rest_sequentially(cases):
-    """A cnn, a lone MLP and a DropConnect MLP run sequentially (exactly their run_job results); the two
-    MLPs that share a stack run batched."""
+    """A cnn, a lone MLP and a DropConnect MLP, each without another trial to stack with, run sequentially
+    (exactly their run_job results); the two MLPs that share a stack run batched."""
     images = cases.data("digits-images")[0]
     cnn = cases.job("cnn", "dropout=0.2", name="digits-images", model=ModelSpec("cnn", (8,), channels=(4,)), epochs=1)
     lone = cases.job("lone", "l2=0.01", name="digits-images", model=ModelSpec("mlp", (8,)), epochs=1)
