@@ -67,12 +67,12 @@ class StackedNoise:
             for name in names
             if any(model.get_submodule(name).p for model in models)
         }
-        self.shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+        self.known: dict[str, dict[str, tuple[int, ...]]] = {}  # input shapes → noise shapes
 
     def draw(self, x: object, drawing: Sequence[bool]) -> dict[str, Tensor]:
         """``{"<layer>.noise": (K, ...) tensor}`` for one member's input ``x`` (its shape: the stack's
         minibatch); members not ``drawing`` (finished or diverged) get ones and draw nothing."""
-        shapes = self._shapes(x)
+        shapes = self.shapes(x)
         noise = {}
         for name, layers in self.layers.items():
             out = torch.empty((len(layers), *shapes[name]), dtype=self.dtype, device=self.device)
@@ -84,15 +84,22 @@ class StackedNoise:
             noise[f"{name}.noise"] = out
         return noise
 
-    def _shapes(self, x: object) -> dict[str, tuple[int, ...]]:
+    def shapes(self, x: object) -> dict[str, tuple[int, ...]]:
         """The noise shape of every layer for inputs shaped as ``x``: one forward of ``base`` on the meta
-        device, in evaluation mode (no noise drawn), its layers' inputs read by forward pre-hooks."""
+        device, in evaluation mode (no noise drawn), its layers' inputs read by forward pre-hooks. A layer
+        that runs twice in one forward (it would draw twice alone) raises ValueError."""
         key = str(map_parts(lambda part: tuple(part.shape), x))
-        if key not in self.shapes:
+        if key not in self.known:
             shapes: dict[str, tuple[int, ...]] = {}
+
+            def seen(module: nn.Module, args: tuple, name: str) -> None:
+                if name in shapes:
+                    raise ValueError(f"the noise layer {name} runs more than once in a forward")
+                shapes[name] = module.noise_shape(args[0])
+
             hooks = [
                 self.base.get_submodule(name).register_forward_pre_hook(
-                    lambda module, args, name=name: shapes.__setitem__(name, module.noise_shape(args[0]))
+                    lambda module, args, name=name: seen(module, args, name)
                 )
                 for name in self.layers
             ]
@@ -104,5 +111,5 @@ class StackedNoise:
                 self.base.train()
                 for hook in hooks:
                     hook.remove()
-            self.shapes[key] = shapes
-        return self.shapes[key]
+            self.known[key] = shapes
+        return self.known[key]

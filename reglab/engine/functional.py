@@ -82,8 +82,17 @@ def run_functional(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, 
                 members.append(Member(dataset, job, device))
             except Exception:  # the run alone records the trial's own error
                 on_result(job, run_job(dataset, job))
-        if members:
-            FunctionalStack(members, device).run(on_result)
+        if not members:
+            return
+        try:
+            stack = FunctionalStack(members, device)
+            stack.rehearse()
+        except Exception as error:  # a forward that vmap cannot run: each trial alone, saying why
+            why = f"alone: a stack cannot replay its forward ({type(error).__name__}: {error})"
+            for m in members:
+                on_result(m.job, replace(run_job(dataset, m.job), ran=why.splitlines()[0]))
+            return
+        stack.run(on_result)
 
 
 class FunctionalStack:
@@ -120,6 +129,23 @@ class FunctionalStack:
         sgd = first.fit.optimizer == "sgd"
         self.optimizer = (StackedSGD if sgd else StackedAdam)(self.params, stand_ins)
 
+    def rehearse(self) -> None:
+        """The first minibatch's vmapped forward on the meta device (nothing drawn, nothing updated): raises
+        what the first step would (a random op or ``.item()`` in the forward, a noise layer used twice)."""
+
+        def meta(t: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+            return torch.empty(t.shape if shape is None else shape, dtype=t.dtype, device="meta")
+
+        x = map_parts(lambda part: meta(part[:, : self.batch or part.shape[1]]), self.X)
+        tensors = {name: meta(t) for name, t in (*zip(self.names, self.params), *zip(self.buffer_names, self.buffers))}
+        for name, shape in self.noise.shapes(inputs.take(x, 0)).items():
+            tensors[f"{name}.noise"] = meta(self.params[0], (len(self.members), *shape))
+        self._forward(tensors, x)
+
+    def _forward(self, tensors: dict[str, Tensor], x: object) -> Tensor:
+        """Every member's output: ``functional_call`` of the stack's module on its slices, vmapped."""
+        return vmap(lambda own, rows: functional_call(self.base, own, (rows,)))(tensors, x)
+
     def run(self, on_result: Callable[[Job, JobResult], None]) -> None:
         n, step, start = self.y.shape[1], 0, time.perf_counter()
         for epoch in range(self.epochs):
@@ -153,7 +179,7 @@ class FunctionalStack:
             **dict(zip(self.buffer_names, self.buffers)),
             **self.noise.draw(inputs.take(xb, 0), [m.drawing for m in self.members]),
         }
-        output = vmap(lambda tensors, x: functional_call(self.base, tensors, (x,)))(state, xb)
+        output = self._forward(state, xb)
         losses = vmap(lambda o, t: self.members[0].fit.objective(o, t))(output, yb)
         total = self._total_loss(losses, step)
         if total is not None:

@@ -272,3 +272,42 @@ def test_a_diverging_member_leaves_the_others_as_they_were(float64):
     assert_close(together["wild"], run_job(data()[0], wild), rel=1e-10)
     for j in calm:
         assert_identical(together[j.tag], alone[j.tag])
+
+
+class GlobalNoise(nn.Module):
+    """Draws from the global generator in its forward: vmap cannot replay it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(13, 3)
+
+    def forward(self, x):
+        return self.linear(x + 0.1 * torch.randn_like(x))
+
+
+class SharedDropout(nn.Module):
+    """One dropout layer used twice in a forward: alone it draws twice, a stack hands in one noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second, self.drop = nn.Linear(13, 13), nn.Linear(13, 3), reglab.Dropout()
+
+    def forward(self, x):
+        return self.second(self.drop(self.first(self.drop(x))))
+
+
+@pytest.mark.parametrize(
+    "builder, spec, reason",
+    [
+        (GlobalNoise, "l2=0.01", "called random operation"),
+        (SharedDropout, "dropout=0.2", "the noise layer drop runs more than once in a forward"),
+    ],
+)
+def test_a_forward_a_stack_cannot_replay_runs_alone_and_says_why(builder, spec, reason):
+    jobs = [job(i, spec, model=own(builder), seed=i) for i in range(2)]
+    results = stacked(jobs)
+    for j in jobs:
+        ran = results[j.tag].ran
+        assert ran.startswith("alone: a stack cannot replay its forward") and reason in ran, ran
+        assert results[j.tag].status == "completed"
+        assert_identical(results[j.tag], run_job(data()[0], j))
