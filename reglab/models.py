@@ -5,7 +5,9 @@ Rules every builder follows:
 - dropout comes after the activation of a hidden layer, never after the output layer (the output is the
   prediction; noise there is not a regularizer, only noise);
 - a drop probability of 0 adds no layer, so p = 0 builds the unregularized model;
-- batch norm sits between a layer and its activation;
+- batch norm sits between a layer and its activation, and that layer has no bias: batch norm subtracts
+  the batch mean, so the bias's gradient is 0 in exact arithmetic and, in floating point, rounding noise
+  that Adam rescales into steps of the learning rate (the run would then hang on how its sums round);
 - inputs are flattened first by ``linear_model`` and ``mlp``, so images (N, C, H, W) work too.
 
 ``input_shape`` is the shape of one sample: (d,) for a table, (C, L) for a signal, (C, H, W) for an image.
@@ -93,8 +95,8 @@ def mlp(
     p_input = check_probability("input_dropout", input_dropout)
     layers: list[nn.Module] = [nn.Flatten(), *_unit_dropout(p_input, kind)]
     for n_in, n_out, p in zip((n_features, *widths), widths, probabilities):
-        dropconnect = kind == "dropconnect" and p > 0
-        layers.append(DropConnectLinear(n_in, n_out, p) if dropconnect else nn.Linear(n_in, n_out))
+        dropconnect, bias = kind == "dropconnect" and p > 0, not batchnorm
+        layers.append(DropConnectLinear(n_in, n_out, p, bias) if dropconnect else nn.Linear(n_in, n_out, bias))
         layers.extend([nn.BatchNorm1d(n_out)] if batchnorm else [])
         layers.append(act())
         layers.extend([] if kind == "dropconnect" else _unit_dropout(p, kind))
@@ -151,7 +153,7 @@ def cnn(
     conv, norm, pool = _conv_parts(len(shape) - 1)
     layers: list[nn.Module] = []
     for c_in, c_out in zip((shape[0], *widths), widths):
-        layers.append(conv(c_in, c_out, kernel_size, padding=kernel_size // 2))
+        layers.append(conv(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=not batchnorm))
         layers.extend([norm(c_out)] if batchnorm else [])
         layers.append(act())
         layers.extend([SpatialDropout(p_spatial)] if p_spatial > 0 else [])

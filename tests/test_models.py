@@ -73,6 +73,22 @@ def test_dropconnect_swaps_hidden_layers_only():
     assert not any(isinstance(m, NOISE) for m in layers(model))
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        mlp(8, 2, hidden=(16, 4), batchnorm=True),
+        mlp(8, 2, hidden=(16,), batchnorm=True, dropout=0.3, dropout_kind="dropconnect"),
+        cnn((1, 8, 8), 3, batchnorm=True),
+    ],
+)
+def test_the_layer_before_batch_norm_has_no_bias(model):
+    """Batch norm subtracts the batch mean: a bias before it would only carry rounding noise."""
+    kinds = list(layers(model))
+    before = [kinds[i - 1] for i, m in enumerate(kinds) if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    assert before and all(m.bias is None for m in before)
+    assert kinds[-1].bias is not None  # the output layer keeps its bias
+
+
 def test_batchnorm_sits_between_layer_and_activation():
     kinds = [type(m) for m in layers(mlp(8, 2, hidden=(16,), batchnorm=True, dropout=0.5))]
     assert kinds == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, Dropout, nn.Linear]

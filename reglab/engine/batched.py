@@ -170,7 +170,7 @@ def member_bytes(dataset: Dataset, job: Job) -> int:
     """
     widths = _widths(dataset, job)
     d, hidden, c = widths[0], widths[1:-1], widths[-1]
-    params = sum(a * b + b for a, b in zip(widths, widths[1:])) + 4 * sum(hidden)
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
     fit_rows, monitor_rows = split_rows(dataset, job)
     n, rows = len(fit_rows), len(fit_rows) + len(monitor_rows) + len(job.eval_idx)
     batch = min(job.config.fit.batch_size or n, n)

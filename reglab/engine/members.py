@@ -4,8 +4,9 @@ A member is built the way ``run_trial`` builds its trial: the same rows (a monit
 stopping), preprocessing fitted on its training rows, ``torch.manual_seed(seed)`` before the model is
 built, the same penalties, decay, max-norm and stopping rule, and the same random streams (the data
 order from a CPU generator seeded with the seed, each noise layer from its own ``noise_seed`` stream).
-Only linear models and MLPs without DropConnect or input augmentation stack here; any other job stacks
-through ``torch.func`` (``engine.functional``) unless ``functional_reason`` says why not.
+Only linear models and MLPs without batch norm, DropConnect, spatial dropout or input augmentation stack
+here; any other job stacks through ``torch.func`` (``engine.functional``) unless ``functional_reason`` says
+why not.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ STACKABLE_KINDS = ("linear", "mlp")
 
 
 def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
-    """Why the job has no stacked form, or None when it has one (linear models and MLPs with penalties,
-    decay, dropout, Gaussian dropout, batch norm, max-norm and early stopping, on array rows)."""
+    """Why the job has no form in the MLP stack, or None when it has one (linear models and MLPs with
+    penalties, decay, dropout, Gaussian dropout, max-norm and early stopping, on array rows)."""
     reg, fit = job.config.regularization, job.config.fit
     reasons = [
         (dataset.source is not None, "a torch Dataset's rows"),
         (job.config.model.kind not in STACKABLE_KINDS, f"a {job.config.model.kind} model"),
+        (reg.batchnorm, "batch norm"),
         (reg.dropconnect, "DropConnect"),
         (reg.spatial_dropout, "spatial dropout"),
         (reg.noise or reg.shift, "augmentation"),
@@ -98,15 +100,13 @@ def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:
 def stack_key(dataset: Dataset, job: Job) -> tuple:
     """What the members of one stack share: architecture, data shape, task, optimizer family, epochs,
     minibatch size, minibatches per epoch, dtype and device. Members may train on different numbers of rows
-    as long as they take the same number of steps (the last minibatch is then shorter for some); with batch
-    norm, whose statistics span the whole minibatch, they train on equally many rows."""
+    as long as they take the same number of steps (the last minibatch is then shorter for some)."""
     cfg, fit = job.config, job.config.fit
     optimizer = "sgd" if fit.optimizer == "sgd" else "adam"  # AdamW without weight decay is Adam
     rows = len(split_rows(dataset, job)[0])
     steps = math.ceil(rows / fit.batch_size) if fit.batch_size else 1
     return (
         cfg.model,
-        cfg.regularization.batchnorm,
         dataset.input_shape,
         dataset.n_outputs,
         fit.task,
@@ -114,7 +114,6 @@ def stack_key(dataset: Dataset, job: Job) -> tuple:
         fit.epochs,
         fit.batch_size,
         steps,
-        rows if cfg.regularization.batchnorm else None,
         torch.get_default_dtype(),
         resolve_device(fit.device),
     )
@@ -122,10 +121,9 @@ def stack_key(dataset: Dataset, job: Job) -> tuple:
 
 @dataclass
 class Parsed:
-    """An MLP read as blocks: Flatten → (Linear → [BatchNorm1d] → activation → [noise]) per hidden → Linear."""
+    """An MLP read as blocks: Flatten → (Linear → activation → [noise]) per hidden → Linear."""
 
     linears: list[nn.Linear]
-    norms: list[nn.BatchNorm1d]
     activation: str | None
     noise: dict[int, nn.Module]  # hidden layer index → its dropout layer
 
@@ -136,13 +134,11 @@ def parse(model: nn.Module) -> Parsed:
     if not isinstance(model, nn.Sequential) or not modules or type(modules[0]) is not nn.Flatten:
         raise ValueError(f"not a stackable MLP: {model}")
     names = {cls: name for name, cls in ACTIVATIONS.items()}
-    parsed = Parsed([], [], None, {})
+    parsed = Parsed([], None, {})
     for module in modules[1:]:
         hidden = len(parsed.linears) - 1
         if type(module) is nn.Linear:
             parsed.linears.append(module)
-        elif type(module) is nn.BatchNorm1d and hidden >= 0:
-            parsed.norms.append(module)
         elif type(module) in names and parsed.activation in (None, names[type(module)]) and hidden >= 0:
             parsed.activation = names[type(module)]
         elif type(module) in (Dropout, GaussianDropout) and hidden >= 0:

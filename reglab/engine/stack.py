@@ -142,9 +142,7 @@ class Stack:
         self.device, self.dtype = resolve_device(first.device), torch.get_default_dtype()
         self.data = StackData(members, self.dtype, self.device)
         widths = (self.data.train.X.shape[2], *(linear.out_features for linear in parsed[0].linears))
-        self.model = StackedMLP(
-            widths, parsed[0].activation, bool(parsed[0].norms), len(members), self.dtype, self.device
-        )
+        self.model = StackedMLP(widths, parsed[0].activation, len(members), self.dtype, self.device)
         for k, member in enumerate(parsed):
             self.model.set_member(k, member)
         optimizer = StackedSGD if first.optimizer == "sgd" else StackedAdam
@@ -216,7 +214,7 @@ class Stack:
         self.regularizers.project_(weights)
 
     def _take(self, index: list[int]) -> list[list[Tensor]]:
-        """Copies of members' state (parameters and running statistics), one list per member."""
+        """Copies of members' state (their parameters), one list per member."""
         return [[t[k].detach().clone() for t in self.model.state] for k in index]
 
     @torch.no_grad()

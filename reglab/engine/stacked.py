@@ -3,8 +3,7 @@
 Layer i of member k keeps its weight transposed, ``weights[i][k]`` = Wᵀ (in, out), and its bias as
 ``biases[i][k, 0]`` (out); all K members' layers run as one batched product, h ← b + h Wᵀ
 (``torch.bmm`` on (K, B, in) activations). A unit's incoming weights are a column of Wᵀ (dim 1).
-Batch norm normalizes each member's units over that member's own batch, with its own running statistics
-(one ``F.batch_norm`` per member: the plain layer's kernel, and no copies). Noise layers multiply by a mask,
+Noise layers multiply by a mask,
 member by member: dropout's m / (1 − p), m ~ Bernoulli(1 − p); Gaussian dropout's 1 + σε; ones without
 noise — the same arithmetic as the plain layers, element by element.
 """
@@ -23,20 +22,13 @@ from reglab.models import ACTIVATIONS
 ACTIVATION_FUNCTIONS = {
     name: module() for name, module in ACTIVATIONS.items()
 }  # stateless modules, called as functions
-NORM_EPS, NORM_MOMENTUM = 1e-5, 0.1  # torch.nn.BatchNorm1d's defaults, which every builder uses
 
 
 class StackedMLP:
-    """Stacked transposed weights (K, in, out), biases (K, 1, out) and, with batch norm, (K, H) tensors."""
+    """Stacked transposed weights (K, in, out) and biases (K, 1, out)."""
 
     def __init__(
-        self,
-        widths: tuple[int, ...],
-        activation: str | None,
-        batchnorm: bool,
-        size: int,
-        dtype: torch.dtype,
-        device: torch.device,
+        self, widths: tuple[int, ...], activation: str | None, size: int, dtype: torch.dtype, device: torch.device
     ) -> None:
         pairs = list(zip(widths[:-1], widths[1:]))
 
@@ -46,20 +38,15 @@ class StackedMLP:
         self.activation = activation
         self.weights = [make(n_in, n_out).requires_grad_() for n_in, n_out in pairs]
         self.biases = [make(1, n_out).requires_grad_() for _, n_out in pairs]
-        hidden = widths[1:-1] if batchnorm else ()
-        self.norm_weights = [make(h).requires_grad_() for h in hidden]
-        self.norm_biases = [make(h).requires_grad_() for h in hidden]
-        self.running_means = [make(h) for h in hidden]
-        self.running_vars = [make(h) for h in hidden]
 
     @property
     def params(self) -> list[Tensor]:
-        return [*self.weights, *self.biases, *self.norm_weights, *self.norm_biases]
+        return [*self.weights, *self.biases]
 
     @property
     def state(self) -> list[Tensor]:
-        """Everything a member's ``state_dict`` holds: parameters and running statistics."""
-        return [*self.params, *self.running_means, *self.running_vars]
+        """Everything a member's ``state_dict`` holds: its parameters."""
+        return self.params
 
     def forward(self, x: Tensor, noise: list[Tensor | None] | None = None, training: bool = False) -> Tensor:
         """Outputs (K, B, n_out) of inputs x (K, B, in); ``noise[i]``, the mask after hidden layer i."""
@@ -68,30 +55,10 @@ class StackedMLP:
             if i == last:
                 return _output_layer(x, weight, bias)
             x = torch.bmm(x, weight).add_(bias)
-            if self.norm_weights:
-                x = self._normalize(i, x, training)
             x = ACTIVATION_FUNCTIONS[self.activation](x)
             if training and noise and noise[i] is not None:
                 x = x * noise[i]
         return x
-
-    def _normalize(self, i: int, x: Tensor, training: bool) -> Tensor:
-        """Batch norm of each member's (B, H) activations with its own statistics."""
-        return torch.stack(
-            [
-                F.batch_norm(
-                    x[k],
-                    self.running_means[i][k],
-                    self.running_vars[i][k],
-                    self.norm_weights[i][k],
-                    self.norm_biases[i][k],
-                    training,
-                    NORM_MOMENTUM,
-                    NORM_EPS,
-                )
-                for k in range(x.shape[0])
-            ]
-        )
 
     @torch.no_grad()
     def set_member(self, k: int, parsed: Parsed) -> None:
@@ -99,11 +66,6 @@ class StackedMLP:
         for i, linear in enumerate(parsed.linears):
             self.weights[i][k].copy_(linear.weight.T)
             self.biases[i][k, 0].copy_(linear.bias)
-        for i, norm in enumerate(parsed.norms):
-            self.norm_weights[i][k].copy_(norm.weight)
-            self.norm_biases[i][k].copy_(norm.bias)
-            self.running_means[i][k].copy_(norm.running_mean)
-            self.running_vars[i][k].copy_(norm.running_var)
 
     @torch.no_grad()
     def subset(self, index: Tensor) -> StackedMLP:
@@ -120,8 +82,6 @@ class StackedMLP:
             return [t.index_select(0, keep).requires_grad_(grad) for t in tensors]
 
         self.weights, self.biases = pick(self.weights, True), pick(self.biases, True)
-        self.norm_weights, self.norm_biases = pick(self.norm_weights, True), pick(self.norm_biases, True)
-        self.running_means, self.running_vars = pick(self.running_means, False), pick(self.running_vars, False)
 
 
 class _OutputLayer(torch.autograd.Function):
