@@ -18,7 +18,12 @@ strengths, each with its own seed.
   give the training passes' share alone, and the arithmetic floor: the seconds all these matmuls take at
   that rate, hence the largest speedup any engine could reach against the baseline.
 
-Run: ``python bench/sweep.py`` (``--hidden 64 256 --members 64 --sample 8`` to choose cases).
+Further rows time ``torch.func`` stacks against ``run_job`` one by one on one thread: a user's residual
+MLP and reglab's CNN (penalties only), and, with dropout and batch norm, a user's MLP (K = 64) and reglab's
+CNN (K = 32), each with the noise's share of the engine's time.
+
+Run: ``python bench/sweep.py`` (``--hidden 64 256 --members 64 --sample 8`` to choose cases;
+``--noise-only --noise-members 8 6 --noise-epochs 1`` for a short run of the dropout and batch-norm rows).
 """
 
 from __future__ import annotations
