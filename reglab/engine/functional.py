@@ -58,6 +58,7 @@ class Member:
         self.result = FitResult(self.model)
         self.done = False
         self.frozen: list[Tensor] | None = None  # a diverged member's slices, kept until its epoch's record
+        self.position: dict[int, int] = {}  # id of a parameter of its module → its index in the stack's
 
     @property
     def drawing(self) -> bool:
@@ -119,6 +120,7 @@ class FunctionalStack:
                 owner, _, leaf = name.rpartition(".")
                 member.model.get_submodule(owner).register_buffer(leaf, stacked[k], persistent=name in kept)
             member.loop = _Loop(member.model, member.fit, member.loop.regularizers)  # bound to the views
+            member.position = {id(view): i for i, view in enumerate(member.model.parameters())}  # in self.params
         self.base = copy.deepcopy(first.model).to("meta")
         dtype = self.params[0].dtype
         tensors = [as_tensors(*m.train, self.task, self.device, dtype) for m in self.members]
@@ -207,12 +209,10 @@ class FunctionalStack:
     def _penalty(self, k: int, m: Member, step: int) -> Tensor:
         """Member k's loss-mode penalty terms at ``step``, on its slices of the stacked parameters (which
         carry the gradient)."""
-        own = {name: p[k] for name, p in zip(self.names, self.params)}
-        named = dict(m.model.named_parameters())
-        slices = {id(named[name]): own[name] for name in self.names}
         return sum(
             (
-                b.term.schedule(step) * sum((b.term.penalty.value(slices[id(p)]) for _, p in b.named), 0.0)
+                b.term.schedule(step)
+                * sum((b.term.penalty.value(self.params[m.position[id(p)]][k]) for _, p in b.named), 0.0)
                 for b in m.loop.loss_terms
             ),
             0.0,
@@ -248,8 +248,8 @@ class FunctionalStack:
         """``proximal_step_size`` of member k's parameter: lr/(1 − μ) under SGD, Adam's per-entry step."""
         if m.fit.optimizer == "sgd":
             return lambda p: proximal_step_size(None, p, m.fit)
-        rows, index = Rows([k], self.device), {id(q): i for i, q in enumerate(m.model.parameters())}
-        return lambda p: self.optimizer.prox_step(index[id(p)], rows)[0]
+        rows = Rows([k], self.device)
+        return lambda p: self.optimizer.prox_step(m.position[id(p)], rows)[0]
 
     def _record(self, m: Member, epoch: int, step: int, started: float, start: float, on_result) -> None:
         watched = as_tensors(*m.monitor, self.task, self.device, self.params[0].dtype)
