@@ -100,7 +100,7 @@ def test_compare_needs_data():
         reglab.compare(model=EmbeddingNet, methods=["none"])
 
 
-@pytest.mark.parametrize("strategy", ["sequential"])
+@pytest.mark.parametrize("strategy", ["sequential", "auto"])
 def test_an_embedding_model_on_codes_and_numbers_equals_its_trials_run_by_hand(strategy):
     """A stratified fifth held out per seed; the numbers standardized on the training rows, the codes as they
     are; the builder called under the seed; ``fit`` with L2 — scored with scikit-learn's accuracy."""
@@ -133,6 +133,8 @@ def test_an_embedding_model_on_codes_and_numbers_equals_its_trials_run_by_hand(s
         summary = next(m for m in study.summary.methods if m.method == method)
         assert summary.test_values == pytest.approx(by_hand, abs=1e-12)
     assert "train 192 · test 48 (random 20%, stratified) · 2-fold CV on the train rows" in study.title
+    if strategy == "auto":  # inputs of several tensors stack through torch.func
+        assert all(how.startswith("stacked with") for counts in study.ran().values() for how in counts)
     assert "train 192 · test 48 (random 20%, stratified)" in study.table()
 
 

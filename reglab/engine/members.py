@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from reglab.data import Dataset
+from reglab.data.cache import CachedDataset
 from reglab.devices import resolve_device
 from reglab.engine.jobs import Job
 from reglab.models import ACTIVATIONS
@@ -53,13 +54,16 @@ def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
 
 def functional_reason(dataset: Dataset, job: Job) -> str | None:
     """Why a job cannot train in a ``torch.func`` stack, or None when it can: any model (batch norm's
-    buffers, reglab's noise layers and augmentation included) on array rows, except a user's model with
-    layers that cannot stack (``custom_model.stack_problem``), a registered method, or a loss or metric of
-    its own."""
+    buffers, reglab's noise layers and augmentation included) on array rows or a cached Dataset, except a
+    user's model with layers that cannot stack (``custom_model.stack_problem``), a registered method, or a
+    loss or metric of its own."""
     reg, fit, model = job.config.regularization, job.config.fit, job.config.model
     unstackable = getattr(model, "unstackable", None)
     reasons = [
-        (dataset.source is not None, "a torch Dataset's rows"),
+        (
+            dataset.source is not None and not isinstance(dataset.source, CachedDataset),
+            "a torch Dataset read through a DataLoader (reglab.cache(dataset) stacks fixed items)",
+        ),
         (unstackable, unstackable),
         (reg.registered, "a registered method"),
         (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
@@ -80,7 +84,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
     return (
         model,
         layers if model.kind != "custom" else None,
-        dataset.input_shape,
+        repr(dataset.input_shape),  # of several inputs, a dict or tuple of shapes
         dataset.n_outputs,
         fit.task,
         fit.optimizer == "sgd",

@@ -45,6 +45,9 @@ def test_a_cached_dataset_gives_the_uncached_studys_scores(kind):
     for plain, fast in zip(*(study.summary.methods for study in studies)):
         assert fast.test_values == pytest.approx(plain.test_values, abs=1e-12)
         assert fast.train_metric.mean == pytest.approx(plain.train_metric.mean, abs=1e-12)
+    uncached, stacked = (study.ran() for study in studies)
+    assert all("reglab.cache" in how for counts in uncached.values() for how in counts)
+    assert all(how.startswith("stacked with") for counts in stacked.values() for how in counts)
 
 
 def test_a_cached_training_and_test_set_stay_cached_together():
