@@ -321,8 +321,9 @@ def run_info(study: StudyRecord, trials: list[TrialRecord]) -> RunInfo:
     )
 
 
-# stored values without a flag: settings a study takes from Python only, the data's fingerprint and its rows
-PYTHON_ONLY = ("loss", "metric", "greater_is_better", "num_workers", "data_fingerprint", "rows")
+# stored values without a flag: settings a study takes from Python only, the data's fingerprint, its rows and
+# the results version
+PYTHON_ONLY = ("loss", "metric", "greater_is_better", "num_workers", "data_fingerprint", "rows", "results_version")
 
 
 def reproduce_command(kind: str, settings: dict) -> tuple[str, ...]:

@@ -156,22 +156,42 @@ def fresh_name(store: Store, stem: str) -> str:
     return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)
 
 
-STUDY_KEYS = ("kind", "data_fingerprint", "rows")  # stored beside the settings: the command, what the data were
-#                                                   and what each seed trained and tested on
+# Stored beside the settings: the command, what the data were, what each seed trained and tested on, and the
+# version of the trials' results.
+STUDY_KEYS = ("kind", "data_fingerprint", "rows", "results_version")
+# Raised when a trial's result changes for the same settings (2: every model kind stacks, each member with its
+# own noise streams; reglab's builders put no bias before batch norm; a Dataset's minibatches come in
+# torch.randperm order). A study begun under another version is not resumed: its trials would not mix.
+RESULTS_VERSION = 2
 
 
 def stored_settings(
     store: Store, name: str, settings: StudySettings, kind: str, resume: bool, data_fingerprint: str, rows: str
 ) -> dict:
     """What a study is stored with: the command that runs it, its settings, its data's fingerprint (so that
-    resuming it on other data is refused) and its rows' description. A study begun by an earlier reglab,
-    which stored none of these, resumes without them."""
-    values = {"kind": kind, **settings.to_dict(), "data_fingerprint": data_fingerprint, "rows": rows}
+    resuming it on other data is refused), its rows' description and its results' version. Resuming a study
+    whose trials an earlier reglab computed differently (``RESULTS_VERSION``) is refused; the other keys, when
+    an earlier reglab stored none, are left out of the comparison."""
+    values = {
+        "kind": kind,
+        **settings.to_dict(),
+        "data_fingerprint": data_fingerprint,
+        "rows": rows,
+        "results_version": RESULTS_VERSION,
+    }
     try:
         stored = store.study(name).settings if resume else None
     except StoreError:  # a new study
         stored = None
-    return values if stored is None else {k: v for k, v in values.items() if k in stored or k not in STUDY_KEYS}
+    if stored is None:
+        return values
+    version = stored.get("results_version", 1)
+    if version != RESULTS_VERSION:
+        raise ValueError(
+            f"study {name!r} holds trials of an earlier reglab, whose results differ (results version {version}, "
+            f"this reglab's {RESULTS_VERSION}): start a new study under another name instead of resuming it"
+        )
+    return {k: v for k, v in values.items() if k in stored or k not in STUDY_KEYS}
 
 
 def _job(trial: PlannedTrial, split: SeedSplit) -> Job:
