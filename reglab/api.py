@@ -109,8 +109,8 @@ class Study:
         return replace(apply_point(self.settings.regularization(self.winner), point), tuned=())
 
     def ran(self) -> dict[str, dict[str, int]]:
-        """How each method's trials ran, e.g. ``{"l2": {"stacked with 24": 24}, "dropout": {"alone: a custom
-        model": 9}}``."""
+        """How each method's trials ran, e.g. ``{"l2": {"stacked with 24 through torch.func": 24}, "dropout":
+        {"alone: a loss or metric of its own": 9}}``."""
         counts: dict[str, Counter] = {m.method: Counter() for m in self.summary.methods}
         for record in self.store.trials(self.store.study(self.name).id):
             counts[record.method][record.metrics.get("ran", "alone")] += 1
