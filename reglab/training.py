@@ -194,8 +194,13 @@ def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitC
     state, group = optimizer.state[p], optimizer.param_groups[0]
     if "exp_avg_sq" not in state:
         return config.lr
-    correction = 1.0 - group["betas"][1] ** float(state["step"])
-    return config.lr / ((state["exp_avg_sq"] / correction).sqrt() + group["eps"])
+    return adam_step_size(state["exp_avg_sq"], config.lr, float(state["step"]), group["betas"][1], group["eps"])
+
+
+def adam_step_size(exp_avg_sq: Tensor, lr: float | Tensor, step: float, beta2: float, eps: float) -> Tensor:
+    """Adam's per-entry step η / (√(v / (1 − β₂ᵗ)) + ε) after t steps; η a number, or one per member of
+    a stack broadcasting against v."""
+    return ((exp_avg_sq / (1.0 - beta2**step)).sqrt() + eps).reciprocal() * lr
 
 
 def fit(

@@ -7,10 +7,12 @@ under ``vmap`` gives every member's loss and updates every member's buffers, and
 every member's own gradient. Noise is each member's own: its augmentation transforms its slot of the
 minibatch with its own generator, and each noise layer's (K, ...) noise is drawn slot by slot by the
 members' own layers (``noise.StackedNoise``), so a member sees the masks of its run alone whatever shares
-its stack. Everything else is the plain loop's own code on each member's module — its bound penalty terms
-(values, proximal steps), decoupled decay, max-norm, early stopping, the epoch's record and the final
-scores — and the optimizer is the stacked one of the MLP stack (PyTorch's functional Adam, or SGD), each
-member with its own learning rate.
+its stack. The rest of a step is written once over the member axis with per-member (K,) settings
+(``settings.StackSettings``: the penalties' own ``value_of`` vmapped and ``shrink_`` maps, decoupled decay,
+max-norm; the stacked Adam or SGD with each member's learning rate), with no loop over members and no
+host synchronization: a member whose objective is not finite leaves the on-device ``alive`` mask, which
+the stack reads once per epoch. Early stopping, the epoch's record and the final scores are the plain
+loop's own code on each member's module.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -30,11 +31,12 @@ from reglab import inputs
 from reglab.data import Dataset
 from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, TRIAL_THREADS, Job, JobResult, intra_op_threads, run_job
-from reglab.engine.stacked_optim import Rows, StackedAdam, StackedSGD
+from reglab.engine.settings import StackSettings
+from reglab.engine.stacked_optim import StackedAdam, StackedSGD
 from reglab.inputs import map_parts
 from reglab.noise import StackedNoise, seed_noise
 from reglab.rows import as_tensors
-from reglab.training import FitResult, _Loop, proximal_step_size
+from reglab.training import FitResult, _Loop
 from reglab.trial import build_model, own_random_state, prepare, summarize, target_scale, training_rows
 
 
@@ -57,13 +59,12 @@ class Member:
         self.order = torch.Generator().manual_seed(self.fit.seed)  # its minibatch order, as the plain loop's
         self.result = FitResult(self.model)
         self.done = False
-        self.frozen: list[Tensor] | None = None  # a diverged member's slices, kept until its epoch's record
-        self.position: dict[int, int] = {}  # id of a parameter of its module → its index in the stack's
 
     @property
     def drawing(self) -> bool:
-        """Whether it still trains, and so draws noise: neither finished nor diverged."""
-        return not self.done and self.frozen is None
+        """Whether it still trains, and so draws noise (a member that diverged within an epoch draws on
+        until the epoch's end, into nothing that it keeps)."""
+        return not self.done
 
     def augmented(self, x: object) -> object:
         """``x`` through the trial's augmentation, drawn from its order generator as the plain loop draws."""
@@ -96,6 +97,11 @@ def run_functional(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, 
         stack.run(on_result)
 
 
+def along(flags: Tensor, like: Tensor) -> Tensor:
+    """Per-member flags (K,) viewed to broadcast against ``like`` (K, ...)."""
+    return flags.view(-1, *(1,) * (like.dim() - 1))
+
+
 class FunctionalStack:
     """Members of one architecture and one row count: their parameters and buffers stacked, trained by one
     loop."""
@@ -120,16 +126,16 @@ class FunctionalStack:
                 owner, _, leaf = name.rpartition(".")
                 member.model.get_submodule(owner).register_buffer(leaf, stacked[k], persistent=name in kept)
             member.loop = _Loop(member.model, member.fit, member.loop.regularizers)  # bound to the views
-            member.position = {id(view): i for i, view in enumerate(member.model.parameters())}  # in self.params
         self.base = copy.deepcopy(first.model).to("meta")
         dtype = self.params[0].dtype
         tensors = [as_tensors(*m.train, self.task, self.device, dtype) for m in self.members]
         self.X, self.y = inputs.stack([x for x, _ in tensors]), torch.stack([t for _, t in tensors])
         self.noise = StackedNoise(self.base, [m.model for m in self.members], dtype, device)
         self.augmenting = any(m.loop.regularizers.augment for m in self.members)
-        stand_ins = [SimpleNamespace(fit=m.fit) for m in self.members]
-        sgd = first.fit.optimizer == "sgd"
-        self.optimizer = (StackedSGD if sgd else StackedAdam)(self.params, stand_ins)
+        self.optimizer = (StackedSGD if first.fit.optimizer == "sgd" else StackedAdam)(self.params, self.members)
+        steps = self.epochs * (-(-self.y.shape[1] // (self.batch or self.y.shape[1])))
+        self.settings = StackSettings([m.model for m in self.members], [m.loop for m in self.members], steps)
+        self.alive = torch.ones(len(self.members), dtype=torch.bool, device=device)
 
     def rehearse(self) -> None:
         """The first minibatch's vmapped forward on the meta device (nothing drawn, nothing updated): raises
@@ -149,6 +155,7 @@ class FunctionalStack:
         return vmap(lambda own, rows: functional_call(self.base, own, (rows,)))(tensors, x)
 
     def run(self, on_result: Callable[[Job, JobResult], None]) -> None:
+        """Every epoch's steps, then each member's record; the ``alive`` mask is read once per epoch."""
         n, step, start = self.y.shape[1], 0, time.perf_counter()
         for epoch in range(self.epochs):
             started = time.perf_counter()
@@ -156,12 +163,15 @@ class FunctionalStack:
                 m.model.train()
             orders = torch.stack([torch.randperm(n, generator=m.order) for m in self.members]).to(self.device)
             for i in range(0, n, self.batch or n):
-                if not any(m.drawing for m in self.members):
-                    break
                 self._step(orders[:, i : i + (self.batch or n)], step)
                 step += 1
-            for m in self.active():
-                self._record(m, epoch, step, started, start, on_result)
+            for m, alive in zip(self.members, self.alive.tolist()):
+                if not m.done:
+                    if not alive:  # the plain loop stops at the step whose loss is not finite
+                        m.result.outcome = "diverged"
+                    self._record(m, epoch, step, started, start, on_result)
+            if not any(m.drawing for m in self.members):
+                break
         for m in self.active():
             self._finish(m, start, on_result)
 
@@ -169,87 +179,36 @@ class FunctionalStack:
         return [m for m in self.members if not m.done]
 
     def _step(self, index: Tensor, step: int) -> None:
-        """One minibatch for every member: the plain loop's step, the forward and backward vmapped; a
-        diverged member's slices come back after it."""
+        """One minibatch for every member, the plain loop's step over the member axis: the vmapped forward,
+        losses and loss-mode penalties (K,); a member whose objective is not finite leaves ``alive`` and
+        from then on keeps its weights and buffers; the backward of the live members' sum; decoupled decay,
+        the optimizer step, proximal steps and max-norm, each with per-member (K,) settings."""
         rows = torch.arange(len(self.members), device=self.device)[:, None]
         xb, yb = map_parts(lambda part: part[rows, index], self.X), self.y[rows, index]
         if self.augmenting:
             own = [inputs.take(xb, k) for k in range(len(self.members))]
             xb = inputs.stack([m.augmented(x) if m.drawing else x for m, x in zip(self.members, own)])
+        kept = [b.clone() for b in self.buffers]  # a dead member's buffers stay as its last step left them
         state = {
             **dict(zip(self.names, self.params)),
             **dict(zip(self.buffer_names, self.buffers)),
             **self.noise.draw(inputs.take(xb, 0), [m.drawing for m in self.members]),
         }
         output = self._forward(state, xb)
-        losses = vmap(lambda o, t: self.members[0].fit.objective(o, t))(output, yb)
-        total = self._total_loss(losses, step)
-        if total is not None:
-            self._update(total, step)
-        for k, m in enumerate(self.members):  # the stack moved a frozen member too: undo it
-            if not m.done and m.frozen is not None:
-                for t, kept in zip((*self.params, *self.buffers), m.frozen):
-                    t.detach()[k].copy_(kept)
-
-    def _total_loss(self, losses: Tensor, step: int) -> Tensor | None:
-        """The sum of the drawing members' losses with their loss-mode penalties (None when no member
-        draws); a member whose loss is not finite is frozen, as the plain loop stops before its step."""
-        total = None
-        for k, m in enumerate(self.members):
-            if not m.drawing:
-                continue
-            loss = losses[k] + (self._penalty(k, m, step) if m.loop.loss_terms else 0.0)
-            if not torch.isfinite(loss):  # the plain loop stops before this step and records the epoch
-                m.result.outcome = "diverged"
-                m.frozen = [t[k].detach().clone() for t in (*self.params, *self.buffers)]
-                continue
-            total = loss if total is None else total + loss
-        return total
-
-    def _penalty(self, k: int, m: Member, step: int) -> Tensor:
-        """Member k's loss-mode penalty terms at ``step``, on its slices of the stacked parameters (which
-        carry the gradient)."""
-        return sum(
-            (
-                b.term.schedule(step)
-                * sum((b.term.penalty.value(self.params[m.position[id(p)]][k]) for _, p in b.named), 0.0)
-                for b in m.loop.loss_terms
-            ),
-            0.0,
-        )
-
-    def _update(self, total: Tensor, step: int) -> None:
-        """The backward of ``total`` and every drawing member's decay, optimizer step, proximal steps,
-        max-norm and constraints."""
+        objective = vmap(self.members[0].fit.objective)(output, yb) + self.settings.penalty(self.params, step)
+        was_alive, self.alive = self.alive, self.alive & torch.isfinite(objective)
         for p in self.params:
             p.grad = None
-        total.backward()
+        torch.where(self.alive, objective, 0.0).sum().backward()
+        live = self.alive.to(torch.float64)
         with torch.no_grad():
-            for m in self.members:
-                if not m.drawing:
-                    continue
-                for p in m.loop.decayed:
-                    p.mul_(1.0 - m.fit.lr * m.loop.regularizers.decay)
-            self.optimizer.step([p.grad for p in self.params])
-            for k, m in enumerate(self.members):
-                if not m.drawing:
-                    continue
-                if m.loop.prox_terms:
-                    size = self._step_size(k, m)
-                    for b in m.loop.prox_terms:
-                        b.prox_(step, size)
-                for p in m.loop.projected:
-                    m.loop.regularizers.max_norm.project_(p.data)
-                for constraint, weights in m.loop.constrained:
-                    for p in weights:
-                        constraint.project_(p.data)
-
-    def _step_size(self, k: int, m: Member) -> Callable[[Tensor], float | Tensor]:
-        """``proximal_step_size`` of member k's parameter: lr/(1 − μ) under SGD, Adam's per-entry step."""
-        if m.fit.optimizer == "sgd":
-            return lambda p: proximal_step_size(None, p, m.fit)
-        rows = Rows([k], self.device)
-        return lambda p: self.optimizer.prox_step(m.position[id(p)], rows)[0]
+            for b, before in zip(self.buffers, kept):
+                b.copy_(torch.where(along(was_alive, b), b, before))
+            grads = [torch.where(along(self.alive, p), p.grad, 0.0) for p in self.params]
+            self.settings.decay_(self.params, live)
+            self.optimizer.step(grads, live)
+            self.settings.prox_(self.params, self.optimizer, step, live)
+            self.settings.project_(self.params, self.alive)
 
     def _record(self, m: Member, epoch: int, step: int, started: float, start: float, on_result) -> None:
         watched = as_tensors(*m.monitor, self.task, self.device, self.params[0].dtype)
@@ -269,6 +228,7 @@ class FunctionalStack:
             m.result.best_epoch = m.stopper.best_epoch
         m.result.seconds = time.perf_counter() - start
         m.done = True
+        self.alive[self.members.index(m)] = False  # its weights are its result now
         result = summarize(m.result, m.train, m.evaluation, m.fit)
         metrics = {name: getattr(result, name) for name in METRIC_FIELDS}
         on_result(

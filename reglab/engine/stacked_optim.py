@@ -3,8 +3,7 @@
 Each step repeats the plain loop's arithmetic with a per-member value in place of the scalar:
 
 - Adam: m ← lerp(m, g, 1 − β₁); v ← β₂v + (1 − β₂)g²; w ← w − η/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε),
-  by PyTorch's functional ``torch.optim.adam.adam(fused=True)`` (within an ulp per step of the default
-  Adam) once per run of members with equal η; proximal step t = η / (√(v/(1 − β₂ᵗ)) + ε).
+  with η a (K,) column, bit for bit ``torch.optim.Adam``'s step; proximal step t = η / (√(v/(1 − β₂ᵗ)) + ε).
 - SGD with heavy-ball momentum μ: b ← μb + g (b = g at the first step); w ← w − ηb; t = η/(1 − μ).
 - decoupled decay w ← w·(1 − ηλ_d) before the step; penalties as loss terms (their gradient added to the
   data gradient: λ sign w, λw, λ(ρ sign w + (1 − ρ)w), λ√n w_j/‖w_j‖) or proximal steps after it;
@@ -28,18 +27,18 @@ from functools import partial
 
 import torch
 from torch import Tensor
-from torch.optim.adam import adam as functional_adam
 
 from reglab.engine.members import Member
 from reglab.regularizers.constraints import max_norm_scale
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
+from reglab.training import adam_step_size
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which the plain loop uses
 
 
-def column(values: Sequence[float], like: Tensor) -> Tensor:
-    """Per-member values as a (K, 1, …) tensor that broadcasts against ``like`` (K, …)."""
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, *(1,) * (like.dim() - 1))
+def column(values: Sequence[float] | Tensor, like: Tensor) -> Tensor:
+    """Per-member values as a (K, 1, …) tensor of ``like``'s dtype that broadcasts against ``like`` (K, …)."""
+    return torch.as_tensor(values, dtype=like.dtype, device=like.device).view(-1, *(1,) * (like.dim() - 1))
 
 
 class Rows:
@@ -71,19 +70,9 @@ class Rows:
             total.index_add_(0, self.tensor, values)
 
 
-def runs(values: list[float]) -> list[tuple[slice, float]]:
-    """Maximal runs of equal values: [(slice, value)]."""
-    out: list[tuple[slice, float]] = []
-    for k, value in enumerate(values):
-        if out and out[-1][1] == value:
-            out[-1] = (slice(out[-1][0].start, k + 1), value)
-        else:
-            out.append((slice(k, k + 1), value))
-    return out
-
-
 class StackedAdam:
-    """Adam with one learning rate per member; every member has taken the same number of steps."""
+    """Adam with one learning rate per member, over the leading member axis: ``torch.optim.Adam``'s
+    arithmetic (its single-tensor form, the same bits step for step) with η a (K,) column."""
 
     def __init__(self, params: list[Tensor], members: list[Member]) -> None:
         self.steps = 0
@@ -92,72 +81,74 @@ class StackedAdam:
         self.select(None, params, members)
 
     @torch.no_grad()
-    def step(self, grads: list[Tensor]) -> None:
+    def step(self, grads: list[Tensor], live: Tensor | None = None) -> None:
+        """One step; ``live`` (K,) of 0 and 1 scales each member's η (0: its weights stay as they are)."""
         self.steps += 1
-        grads = [g.contiguous() for g in grads]  # the fused kernel reads memory in order
-        for rows, lr in self.runs:
-            counts = [torch.full((), self.steps - 1.0, device=self.params[0].device) for _ in self.params]
-            functional_adam(  # PyTorch's functional Adam (its fused kernel) counts each step up to this one
-                _part(self.params, rows),
-                _part(grads, rows),
-                _part(self.exp_avg, rows),
-                _part(self.exp_avg_sq, rows),
-                [],
-                counts,
-                fused=True,
-                lr=lr,
-                beta1=BETAS[0],
-                beta2=BETAS[1],
-                weight_decay=0.0,
-                eps=EPS,
-                amsgrad=False,
-                maximize=False,
-            )
+        bias1, bias2_sqrt = 1.0 - BETAS[0] ** self.steps, (1.0 - BETAS[1] ** self.steps) ** 0.5
+        rate = -self.lr / bias1 if live is None else -(self.lr * live) / bias1
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
+            m.lerp_(g, 1.0 - BETAS[0])
+            v.mul_(BETAS[1]).addcmul_(g, g, value=1.0 - BETAS[1])
+            p.detach().addcdiv_(m * column(rate, m), (v.sqrt() / bias2_sqrt).add_(EPS))
+
+    def step_size(self, i: int, live: Tensor | None = None) -> Tensor:
+        """Adam's per-entry proximal step on parameter i (``proximal_step_size``), every member's."""
+        lr = self.lr if live is None else self.lr * live
+        return adam_step_size(self.exp_avg_sq[i], column(lr, self.exp_avg_sq[i]), float(self.steps), BETAS[1], EPS)
 
     def prox_step(self, i: int, rows: Rows) -> Tensor:
-        """Adam's per-entry step η / (√(v/(1 − β₂ᵗ)) + ε) on parameter i (``proximal_step_size``)."""
+        """``step_size`` of parameter i for the members ``rows``."""
         v = rows.take(self.exp_avg_sq[i])
-        step = (v / (1.0 - BETAS[1] ** float(self.steps))).sqrt_().add_(EPS).reciprocal_()
-        return step.mul_(column([self.lr[k] for k in rows.index], step))
+        return adam_step_size(v, column(rows.take(self.lr), v), float(self.steps), BETAS[1], EPS)
 
     def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
         """Follows the stack to the members ``keep`` (all when None) and their new parameter tensors."""
-        self.params, self.lr = params, [m.fit.lr for m in members]
-        self.runs = runs(self.lr)
+        self.params, self.lr = params, learning_rates(members, params[0].device)
         if keep is not None:
             self.exp_avg = [t.index_select(0, keep) for t in self.exp_avg]
             self.exp_avg_sq = [t.index_select(0, keep) for t in self.exp_avg_sq]
 
 
-def _part(tensors: list[Tensor], rows: slice) -> list[Tensor]:
-    return [t.detach()[rows] for t in tensors]
+def learning_rates(members: list[Member], device: torch.device) -> Tensor:
+    """The members' η as a float64 (K,) tensor: per-member values are rounded to the weights' dtype only
+    after the arithmetic the plain loop does in Python floats."""
+    return torch.tensor([m.fit.lr for m in members], dtype=torch.float64, device=device)
 
 
 class StackedSGD:
-    """SGD with heavy-ball momentum, one learning rate and one momentum per member."""
+    """SGD with heavy-ball momentum, one learning rate and one momentum per member: ``torch.optim.SGD``'s
+    arithmetic with η and μ (K,) columns (a member with μ = 0 steps by its gradient)."""
 
     def __init__(self, params: list[Tensor], members: list[Member]) -> None:
         self.buffers: list[Tensor] = []
         self.select(None, params, members)
 
     @torch.no_grad()
-    def step(self, grads: list[Tensor]) -> None:
-        if any(self.momentum):
+    def step(self, grads: list[Tensor], live: Tensor | None = None) -> None:
+        """One step; ``live`` (K,) of 0 and 1 scales each member's η (0: its weights stay as they are)."""
+        if self.momentum.any():
             if self.buffers:
                 for b, g in zip(self.buffers, grads):
                     b.mul_(column(self.momentum, b)).add_(g)
             else:
                 self.buffers = [g.detach().clone() for g in grads]
             grads = self.buffers
+        rate = -self.lr if live is None else -(self.lr * live)
         for p, g in zip(self.params, grads):
-            p.addcmul_(g, column([-lr for lr in self.lr], p))
+            p.detach().addcmul_(g, column(rate, p))
+
+    def step_size(self, i: int, live: Tensor | None = None) -> Tensor:
+        """η/(1 − μ) per member (float64, (K,))."""
+        size = self.lr / (1.0 - self.momentum)
+        return size if live is None else size * live
 
     def prox_step(self, i: int, rows: Rows) -> list[float]:
-        """η/(1 − μ) per member."""
-        return [self.lr[k] / (1.0 - self.momentum[k]) for k in rows.index]
+        """η/(1 − μ) for the members ``rows``."""
+        return rows.take(self.step_size(i)).tolist()
 
     def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
-        self.params, self.lr, self.momentum = params, [m.fit.lr for m in members], [m.fit.momentum for m in members]
+        self.params, self.lr = params, learning_rates(members, params[0].device)
+        self.momentum = torch.tensor([m.fit.momentum for m in members], dtype=torch.float64, device=self.lr.device)
         if keep is not None:
             self.buffers = [t.index_select(0, keep) for t in self.buffers]
 

@@ -20,6 +20,14 @@ def max_norm_scale(norms: Tensor, c: float | Tensor) -> Tensor:
     return torch.where(norms > c, norms.reciprocal() * c, torch.ones_like(norms))
 
 
+def project_units_(weight: Tensor, c: float | Tensor, unit_dim: int = 0) -> Tensor:
+    """w_j ← w_j · min(1, c / ‖w_j‖₂) in place for every unit j along ``unit_dim``, its incoming weights
+    in the dimensions after it; ``unit_dim=1`` with c of shape (K, 1) projects a stack of K members'
+    weights (K, out, in, ...), each onto its own ball (c = inf: left exactly as it is)."""
+    norms = weight.flatten(unit_dim + 1).norm(dim=-1)
+    return weight.mul_(max_norm_scale(norms, c).reshape(*norms.shape, *(1,) * (weight.dim() - unit_dim - 1)))
+
+
 @dataclass(frozen=True)
 class MaxNorm:
     """Projection onto ‖w_j‖₂ ≤ c for every unit j: w_j ← w_j · min(1, c / ‖w_j‖₂).
@@ -42,9 +50,7 @@ class MaxNorm:
                 f"{tuple(weight.shape)}"
             )
         with torch.no_grad():
-            norms = weight.reshape(weight.shape[0], -1).norm(dim=1)
-            weight.mul_(max_norm_scale(norms, self.c).reshape(-1, *(1,) * (weight.dim() - 1)))
-        return weight
+            return project_units_(weight, self.c)
 
     def __call__(self, weight: Tensor) -> Tensor:
         return self.project_(weight)

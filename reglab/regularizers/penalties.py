@@ -106,9 +106,15 @@ class Penalty(ABC):
     name: str
     strength: float
 
-    @abstractmethod
     def value(self, w: Tensor) -> Tensor:
         """R(w) as a differentiable scalar."""
+        return self.value_of(w, self.strength, getattr(self, "l1_ratio", 0.0))
+
+    @staticmethod
+    @abstractmethod
+    def value_of(w: Tensor, strength: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
+        """R(w) with λ = ``strength`` given (a number, or a 0-dim tensor: one member's, under ``vmap``);
+        ``l1_ratio`` matters to the elastic net alone. λ = 0 gives 0 and a zero gradient."""
 
     @abstractmethod
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
@@ -136,8 +142,9 @@ class L1(Penalty):
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
 
-    def value(self, w: Tensor) -> Tensor:
-        return self.strength * w.abs().sum()
+    @staticmethod
+    def value_of(w: Tensor, strength: float | Tensor, l1_ratio: float | Tensor = 1.0) -> Tensor:
+        return strength * w.abs().sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return self.shrink_(v.clone(), as_values(t * self.strength, v))
@@ -157,8 +164,9 @@ class L2(Penalty):
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
 
-    def value(self, w: Tensor) -> Tensor:
-        return 0.5 * self.strength * w.pow(2).sum()
+    @staticmethod
+    def value_of(w: Tensor, strength: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
+        return 0.5 * strength * w.pow(2).sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return self.shrink_(v.clone(), as_values(t * self.strength, v))
@@ -180,9 +188,9 @@ class ElasticNet(Penalty):
         object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
         object.__setattr__(self, "l1_ratio", check_fraction("l1_ratio", self.l1_ratio))
 
-    def value(self, w: Tensor) -> Tensor:
-        rho = self.l1_ratio
-        return self.strength * (rho * w.abs().sum() + 0.5 * (1.0 - rho) * w.pow(2).sum())
+    @staticmethod
+    def value_of(w: Tensor, strength: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
+        return strength * (l1_ratio * w.abs().sum() + 0.5 * (1.0 - l1_ratio) * w.pow(2).sum())
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return self.shrink_(v.clone(), as_values(t * self.strength, v), as_values(self.l1_ratio, v))
@@ -205,9 +213,10 @@ class GroupLasso(Penalty):
     def __post_init__(self) -> None:
         object.__setattr__(self, "strength", check_nonnegative("strength", self.strength))
 
-    def value(self, w: Tensor) -> Tensor:
+    @staticmethod
+    def value_of(w: Tensor, strength: float | Tensor, l1_ratio: float | Tensor = 0.0) -> Tensor:
         rows = unit_rows(w)
-        return self.strength * math.sqrt(rows.shape[1]) * rows.norm(dim=1).sum()
+        return strength * math.sqrt(rows.shape[1]) * rows.norm(dim=1).sum()
 
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         return block_soft_threshold(v, as_values(t * self.strength, v))
