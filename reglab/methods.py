@@ -391,6 +391,10 @@ class RegisteredPenalty(Penalty):
     def value(self, w: Tensor) -> Tensor:
         return self.strength * self.function(w)
 
+    @staticmethod
+    def value_of(w: Tensor, strength: float | Tensor, l1_ratio: float | Tensor) -> Tensor:
+        raise NotImplementedError("a registered penalty's value is its own value(w)")
+
     def prox(self, v: Tensor, t: float | Tensor) -> Tensor:
         if self.proximal is None:
             raise ValueError(f"penalty {self.name} was registered without a proximal step: use it as a loss term")

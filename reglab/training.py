@@ -270,12 +270,17 @@ class _Loop:
                     constraint.project_(p.data)
         return True
 
-    def record(self, epoch: int, step: int, rows: Rows, watched: Rows | None, started: float) -> dict:
-        """The epoch's history row: training (and watched) loss and metric, the penalty, weight statistics."""
-        record = {"epoch": epoch}
-        record["train_loss"], record["train_metric"] = evaluate(self.model, rows, self.config)
+    def scores(self, rows: Rows, watched: Rows | None) -> dict:
+        """The training (and watched) rows' loss and metric, in evaluation mode."""
+        scores = {}
+        scores["train_loss"], scores["train_metric"] = evaluate(self.model, rows, self.config)
         if watched is not None:
-            record["val_loss"], record["val_metric"] = evaluate(self.model, watched, self.config)
+            scores["val_loss"], scores["val_metric"] = evaluate(self.model, watched, self.config)
+        return scores
+
+    def record(self, epoch: int, step: int, scores: dict, started: float) -> dict:
+        """The epoch's history row: the ``scores``, the penalty, weight statistics."""
+        record = {"epoch": epoch, **scores}
         with torch.no_grad():
             record["penalty"] = float(sum((b.value(step) for b in self.terms), 0.0))
         record.update(weight_stats(self.model))
@@ -317,7 +322,7 @@ def _fit(
                 result.outcome = "diverged"
                 break
             step += 1
-        record = loop.record(epoch, step, rows, watched, epoch_start)
+        record = loop.record(epoch, step, loop.scores(rows, watched), epoch_start)
         if not np.isfinite(record["train_loss"]):
             result.outcome = "diverged"
         result.history.append(record)

@@ -35,7 +35,8 @@ from reglab.engine.settings import StackSettings
 from reglab.engine.stacked_optim import StackedAdam, StackedSGD
 from reglab.inputs import map_parts
 from reglab.noise import StackedNoise, seed_noise
-from reglab.rows import as_tensors
+from reglab.rows import EVAL_BATCH, as_tensors
+from reglab.scoring import metric_value
 from reglab.training import FitResult, _Loop
 from reglab.trial import build_model, own_random_state, prepare, summarize, target_scale, training_rows
 
@@ -130,6 +131,8 @@ class FunctionalStack:
         dtype = self.params[0].dtype
         tensors = [as_tensors(*m.train, self.task, self.device, dtype) for m in self.members]
         self.X, self.y = inputs.stack([x for x, _ in tensors]), torch.stack([t for _, t in tensors])
+        watched = [as_tensors(*m.monitor, self.task, self.device, dtype) for m in self.members]
+        self.watched = inputs.stack([x for x, _ in watched]), torch.stack([t for _, t in watched])
         self.noise = StackedNoise(self.base, [m.model for m in self.members], dtype, device)
         self.augmenting = any(m.loop.regularizers.augment for m in self.members)
         self.optimizer = (StackedSGD if first.fit.optimizer == "sgd" else StackedAdam)(self.params, self.members)
@@ -165,11 +168,12 @@ class FunctionalStack:
             for i in range(0, n, self.batch or n):
                 self._step(orders[:, i : i + (self.batch or n)], step)
                 step += 1
-            for m, alive in zip(self.members, self.alive.tolist()):
+            scores = self._scores()
+            for m, alive, own in zip(self.members, self.alive.tolist(), scores):
                 if not m.done:
                     if not alive:  # the plain loop stops at the step whose loss is not finite
                         m.result.outcome = "diverged"
-                    self._record(m, epoch, step, started, start, on_result)
+                    self._record(m, epoch, step, own, started, start, on_result)
             if not any(m.drawing for m in self.members):
                 break
         for m in self.active():
@@ -210,17 +214,36 @@ class FunctionalStack:
             self.settings.prox_(self.params, self.optimizer, step, live)
             self.settings.project_(self.params, self.alive)
 
-    def _record(self, m: Member, epoch: int, step: int, started: float, start: float, on_result) -> None:
-        watched = as_tensors(*m.monitor, self.task, self.device, self.params[0].dtype)
-        record = m.loop.record(
-            epoch, step, as_tensors(*m.train, self.task, self.device, self.params[0].dtype), watched, started
-        )
+    def _record(self, m: Member, epoch: int, step: int, scores: dict, started: float, start: float, on_result) -> None:
+        record = m.loop.record(epoch, step, scores, started)
         if not np.isfinite(record["train_loss"]):
             m.result.outcome = "diverged"
         m.result.history.append(record)
         monitored = record.get("val_loss", record["train_loss"])
         if m.result.outcome == "diverged" or (m.stopper is not None and m.stopper.update(epoch, monitored, m.model)):
             self._finish(m, start, on_result)
+
+    @torch.no_grad()
+    def _scores(self) -> list[dict]:
+        """Every member's training and watched rows' loss and metric (``_Loop.scores``), in evaluation
+        mode: one vmapped pass over each stack of rows."""
+        found = {}
+        for name, (X, y) in (("train", (self.X, self.y)), ("val", self.watched)):
+            state = {**dict(zip(self.names, self.params)), **dict(zip(self.buffer_names, self.buffers))}
+            self.base.eval()
+            try:
+                output = torch.cat(
+                    [
+                        self._forward(state, map_parts(lambda part, i=i: part[:, i : i + EVAL_BATCH], X))
+                        for i in range(0, y.shape[1], EVAL_BATCH)
+                    ],
+                    dim=1,
+                )
+            finally:
+                self.base.train()
+            found[f"{name}_loss"] = vmap(self.members[0].fit.objective)(output, y).tolist()
+            found[f"{name}_metric"] = vmap(lambda o, t: metric_value(o, t, self.task))(output, y).tolist()
+        return [{key: values[k] for key, values in found.items()} for k in range(len(self.members))]
 
     def _finish(self, m: Member, start: float, on_result) -> None:
         if m.stopper is not None and m.result.outcome == "completed":

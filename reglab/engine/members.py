@@ -76,7 +76,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
     """What the members of one ``torch.func`` stack share: the model and the layers its regularization
     puts in it (reglab's builders add a dropout layer only for p > 0; a user's model keeps its layers and
     only their rates change), the data's shape, the task, the optimizer family, epochs, minibatch size,
-    training rows, dtype and device."""
+    training and monitored rows, dtype and device."""
     fit, model = job.config.fit, job.config.model
     fit_rows, monitor_rows = split_rows(dataset, job)
     options = job.config.regularization.model_options()
@@ -91,6 +91,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
         fit.epochs,
         fit.batch_size,
         len(fit_rows),
+        len(monitor_rows),  # scored together after every epoch
         torch.get_default_dtype(),
         resolve_device(fit.device),
     )
