@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from reglab.data import load
 from reglab.data.splits import holdout_split
 from reglab.engine import run_jobs
-from reglab.engine.host import prepare_process
+from reglab.engine.host import load_note, prepare_process
 from reglab.models import ModelSpec
 from reglab.store import Store
 from reglab.study import StudySettings, run_study
@@ -205,6 +205,7 @@ def main() -> None:
     names = [n for n in PEERS if n != "keras" or importlib.util.find_spec("keras") is not None]
     if "keras" not in names:
         print("peer keras skipped: not installed (pip install keras)")
+    print(load_note(), flush=True)
     walls = {}
     for name in names:
         command = [sys.executable, __file__, "--peer", name]

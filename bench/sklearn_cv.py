@@ -30,7 +30,7 @@ import torch
 from peers import BATCH, EPOCHS, HIDDEN, LR, SEED, STRENGTHS, data, folds, sklearn_search  # the same study
 from sklearn.model_selection import GridSearchCV
 
-from reglab.engine.host import prepare_process
+from reglab.engine.host import load_note, prepare_process
 from reglab.sklearn import RegularizationCV, RegularizedNetClassifier
 
 
@@ -75,6 +75,7 @@ def main() -> None:
     if args.contestant:
         print(json.dumps(timed(args.contestant, args.threads)))
         return
+    print(load_note(), flush=True)
     walls = {}
     for name in CONTESTANTS:
         command = [sys.executable, __file__, "--contestant", name, "--threads", str(args.threads)]

@@ -18,6 +18,10 @@ strengths, each with its own seed.
   give the training passes' share alone, and the arithmetic floor: the seconds all these matmuls take at
   that rate, hence the largest speedup any engine could reach against the baseline.
 
+The step's rows (``--step-only`` runs them alone): ``sweep flat`` is the engine's seconds at K = 64 over
+K = 8 (a user's module through a torch.func stack; goal <= 2.5), ``sweep k1`` one model through
+``run_job`` against the lean loop (goal <= 1.1).
+
 Further rows time ``torch.func`` stacks against ``run_job`` one by one on one thread: a user's residual
 MLP and reglab's CNN (penalties only), and, with dropout and batch norm, a user's MLP (K = 64) and reglab's
 CNN (K = 32), each with the noise's share of the engine's time.
@@ -43,7 +47,7 @@ from torch import nn
 from reglab.data import load
 from reglab.data.splits import holdout_split
 from reglab.engine import Job, run_batched, run_job
-from reglab.engine.host import prepare_process
+from reglab.engine.host import load_note, prepare_process
 from reglab.methods import Regularization
 from reglab.models import ModelSpec
 from reglab.regularizers.dropout import Dropout
@@ -243,13 +247,18 @@ def main() -> None:
     parser.add_argument("--noise-only", action="store_true", help="only the rows with dropout and batch norm")
     parser.add_argument("--noise-members", type=int, nargs=2, default=[64, 32], help="K of those two rows")
     parser.add_argument("--noise-epochs", type=int, default=EPOCHS, help="epochs of those two rows")
+    parser.add_argument("--step-only", action="store_true", help="only the step's rows: flat in K, and K = 1")
     args = parser.parse_args()
     if args.engine_case:
         print(json.dumps(engine_case(*args.engine_case)))
         return
+    print(load_note(), flush=True)
     users, cnns = args.noise_members
     if args.noise_only:
         noise_rows(users, cnns, args.noise_epochs, args.sample)
+        return
+    if args.step_only:
+        step_rows()
         return
     members = args.members or ([64, 256, 1024] if torch.cuda.is_available() else [64])
     peak = matmul_rate()
@@ -282,6 +291,7 @@ def main() -> None:
                 f"memory: largest stack modelled {engine['estimated'] / 2**20:.0f} MiB, engine peak measured "
                 f"{engine['measured'] / 2**20:.0f} MiB"
             )
+    step_rows()
     user_module_row(members=64, hidden=64, sample=min(args.sample, 64))
     cnn_row(members=32, sample=min(args.sample, 32))
     noise_rows(users, cnns, args.noise_epochs, args.sample)
@@ -309,6 +319,39 @@ def user_module_row(members: int, hidden: int, sample: int) -> None:
     dataset, train_idx, eval_idx = split()
     batch = strength_jobs(CustomModel.of(partial(ResidualMLP, hidden)), members, train_idx, eval_idx)
     stacked_row(f"user-module K={members} H={hidden}", dataset, batch, sample)
+
+
+def step_rows() -> None:
+    """The step's own cost, 1 thread, 3 epochs: the engine's seconds for K = 64 over K = 8 of a user's
+    residual MLP (H = 64, a torch.func stack; a step whose cost is its arithmetic is nearly flat in K
+    while that arithmetic is small), and one MLP 64-256-256-10 without regularization through ``run_job``
+    against ``lean_trial`` on the same rows (both evaluating the training and validation rows after every
+    epoch), best of 3 each."""
+    from functools import partial
+
+    from reglab.custom_model import CustomModel
+
+    torch.set_num_threads(1)
+    dataset, train_idx, eval_idx = split()
+    model = CustomModel.of(partial(ResidualMLP, 64))
+    batched_seconds(dataset, strength_jobs(model, 8, train_idx, eval_idx))  # warm-up
+    k8, k64 = (
+        min(batched_seconds(dataset, strength_jobs(model, k, train_idx, eval_idx)) for _ in range(3)) for k in (8, 64)
+    )
+    print(f"sweep flat H=64 k8_s={k8:.2f} k64_s={k64:.2f} ratio={k64 / k8:.2f}  # goal <= 2.5", flush=True)
+    train, val = [
+        (torch.from_numpy(X).to(DEVICE), torch.from_numpy(y).to(DEVICE))
+        for X, y in prepare(dataset, train_idx, eval_idx)
+    ]
+    config = FitConfig(optimizer="adam", lr=LR, epochs=EPOCHS, batch_size=BATCH, seed=0)
+    one = Job(0, TrialConfig(Regularization(), ModelSpec("mlp", (256, 256)), config), train_idx, eval_idx)
+    lean = min(_timed(lambda: lean_trial(train, val, 256, {}, 0)) for _ in range(3))
+    reglab = min(_timed(lambda: run_job(dataset, one)) for _ in range(3))
+    print(
+        f"sweep k1 H=256 lean_s={lean:.2f} reglab_s={reglab:.2f} ratio={reglab / lean:.2f}  # goal <= 1.1; "
+        "reglab: run_job, the plain loop that reglab.fit runs",
+        flush=True,
+    )
 
 
 def cnn_row(members: int, sample: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import os
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's largest allowed on 64-bit systems
@@ -30,3 +31,10 @@ def prepare_process() -> None:
     if mallopt is not None:  # glibc
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+
+
+def load_note() -> str:
+    """The machine's load average (1, 5, 15 minutes) and cores, for a benchmark's header: a figure
+    measured with the load above about 1.5 on 2 cores is timing someone else's work too."""
+    one, five, fifteen = os.getloadavg()
+    return f"# load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} cores"
