@@ -200,7 +200,7 @@ def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitC
 def adam_step_size(exp_avg_sq: Tensor, lr: float | Tensor, step: float, beta2: float, eps: float) -> Tensor:
     """Adam's per-entry step η / (√(v / (1 − β₂ᵗ)) + ε) after t steps; η a number, or one per member of
     a stack broadcasting against v."""
-    return ((exp_avg_sq / (1.0 - beta2**step)).sqrt() + eps).reciprocal() * lr
+    return (exp_avg_sq / (1.0 - beta2**step)).sqrt_().add_(eps).reciprocal_().mul_(lr)
 
 
 def fit(

@@ -133,6 +133,7 @@ class FunctionalStack:
         self.X, self.y = inputs.stack([x for x, _ in tensors]), torch.stack([t for _, t in tensors])
         watched = [as_tensors(*m.monitor, self.task, self.device, dtype) for m in self.members]
         self.watched = inputs.stack([x for x, _ in watched]), torch.stack([t for _, t in watched])
+        self.chunk = self.batch or EVAL_BATCH  # rows per scoring pass: a vmapped pass over more is no faster
         self.noise = StackedNoise(self.base, [m.model for m in self.members], dtype, device)
         self.augmenting = any(m.loop.regularizers.augment for m in self.members)
         self.optimizer = (StackedSGD if first.fit.optimizer == "sgd" else StackedAdam)(self.params, self.members)
@@ -234,8 +235,8 @@ class FunctionalStack:
             try:
                 output = torch.cat(
                     [
-                        self._forward(state, map_parts(lambda part, i=i: part[:, i : i + EVAL_BATCH], X))
-                        for i in range(0, y.shape[1], EVAL_BATCH)
+                        self._forward(state, map_parts(lambda part, i=i: part[:, i : i + self.chunk], X))
+                        for i in range(0, y.shape[1], self.chunk)
                     ],
                     dim=1,
                 )

@@ -142,3 +142,19 @@ def test_sgd_steps_with_momentum_are_each_members_own():
         torch.testing.assert_close(params[0][k].T, p.detach(), rtol=1e-14, atol=1e-15)
         config = FitConfig(optimizer="sgd", lr=lrs[k], momentum=momenta[k])
         assert sgd.prox_step(0, rows)[k] == proximal_step_size(optimizer, p, config)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_fused_adam_variant_equals_the_single_tensor_steps(dtype):
+    """Members sharing one learning rate, all live, step by PyTorch's fused kernel: within an ulp or so of
+    the single-tensor arithmetic (every member live, ``live`` given) over several steps."""
+    w = stack(6).to(dtype)
+    fused, single = [w.clone()], [w.clone()]
+    fused_adam, single_adam = StackedAdam(fused, members([1e-2] * K)), StackedAdam(single, members([1e-2] * K))
+    for step in range(5):
+        grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(30 + step), dtype=dtype)
+        fused_adam.step([grad])
+        single_adam.step([grad], torch.ones(K, dtype=torch.float64))
+    tolerance = 1e-13 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(fused[0], single[0], rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(fused_adam.step_size(0), single_adam.step_size(0), rtol=tolerance, atol=0.0)
