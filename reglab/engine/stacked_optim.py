@@ -158,7 +158,7 @@ class StackedSGD:
     @torch.no_grad()
     def step(self, grads: list[Tensor], live: Tensor | None = None) -> None:
         """One step; ``live`` (K,) of 0 and 1 scales each member's η (0: its weights stay as they are)."""
-        if self.momentum.any():
+        if self.heavy_ball:
             if self.buffers:
                 for b, g in zip(self.buffers, grads):
                     b.mul_(column(self.momentum, b)).add_(g)
@@ -181,6 +181,7 @@ class StackedSGD:
     def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
         self.params, self.lr = params, learning_rates(members, params[0].device)
         self.momentum = torch.tensor([m.fit.momentum for m in members], dtype=torch.float64, device=self.lr.device)
+        self.heavy_ball = any(m.fit.momentum for m in members)  # known on the host: no sync per step
         if keep is not None:
             self.buffers = [t.index_select(0, keep) for t in self.buffers]
 
