@@ -15,7 +15,18 @@ from torch import Tensor, nn
 from reglab.regularizers.penalties import Penalty
 from reglab.regularizers.schedules import Schedule, constant
 
-NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+NORM_LAYERS = (  # PyTorch's public normalization layers (a lazy batch norm becomes its BatchNorm at its first forward)
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.RMSNorm,
+)
 
 ParamChoice = None | str | Sequence[str] | Callable[[str, nn.Parameter], bool]
 

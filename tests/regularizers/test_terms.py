@@ -32,6 +32,13 @@ def test_default_selection_skips_two_dimensional_norm_scales():
     assert names(select_parameters(model)) == ["0.weight", "4.weight"]
 
 
+@pytest.mark.parametrize("norm", [nn.RMSNorm((2, 4)), nn.GroupNorm(2, 2)])
+def test_every_public_normalization_layer_counts_as_one(norm):
+    """RMSNorm's 2-D scale is a normalization parameter too; GroupNorm's 1-D ones are not weights anyway."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.Unflatten(1, (2, 4)), norm, nn.Flatten(), nn.Linear(8, 1))
+    assert names(select_parameters(model)) == ["0.weight", "4.weight"]
+
+
 @pytest.mark.parametrize(
     "choice, expected",
     [
