@@ -186,11 +186,6 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
         for used, params in ((loop.decay, loop.decay_params), (loop.max_norm, loop.max_norm_params)):
             if used:
                 select_parameters(model, params)
-        if loop.augment and dataset.several_inputs:
-            raise ValueError(
-                f"{reg.label}: input augmentation acts on one input tensor, and the samples of {dataset.name} are "
-                "several: augment inside your model or your Dataset's transform"
-            )
         for transform in loop.augment:
             x = transform(x, torch.Generator().manual_seed(0))
         output = _probe(

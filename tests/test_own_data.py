@@ -17,6 +17,7 @@ from reglab.cli import build_parser
 from reglab.cli.options import settings_from_args
 from reglab.data import as_dataset
 from reglab.data.splits import Standardizer, holdout_split
+from reglab.regularizers.augment import GaussianNoise
 from reglab.regularizers.dropout import set_rates
 from reglab.study import StudySettings
 from reglab.study.plan import seed_split
@@ -160,12 +161,23 @@ def test_a_dataset_of_several_tensor_inputs_trains_on_four_fifths_and_equals_fit
         assert summary.test_values == pytest.approx(by_hand, abs=1e-12)
 
 
-def test_reglabs_own_builders_and_augmentation_refuse_inputs_of_several_tensors_in_one_line():
+def test_reglabs_own_builders_and_shifts_refuse_inputs_of_several_tensors_in_one_line():
     data = table_of_codes_and_numbers()
     with pytest.raises(ValueError, match="takes one input tensor.*your own model"):
         reglab.compare(data=data, methods=["none"], **QUICK)
-    with pytest.raises(ValueError, match="augmentation acts on one input tensor"):
-        reglab.compare(data=data, model=EmbeddingNet, methods=["augment=0.1"], **QUICK)
+    with pytest.raises(ValueError, match="RandomShift moves one signal or image tensor"):
+        reglab.compare(data=data, model=EmbeddingNet, methods=["shift=1"], **QUICK)
+
+
+def test_input_noise_on_several_tensors_perturbs_the_numbers_and_leaves_the_codes():
+    """x + σε on the floating-point part, ε the generator's next normal draws; the codes as they were."""
+    (codes, numbers), _ = table_of_codes_and_numbers(n=50)
+    x = (torch.as_tensor(codes), torch.as_tensor(numbers))
+    noisy_codes, noisy_numbers = GaussianNoise(0.3)(x, torch.Generator().manual_seed(5))
+    expected = x[1] + 0.3 * torch.randn(x[1].shape, generator=torch.Generator().manual_seed(5), dtype=x[1].dtype)
+    assert torch.equal(noisy_codes, x[0]) and torch.allclose(noisy_numbers, expected, atol=1e-15)
+    study = reglab.compare(data=table_of_codes_and_numbers(), model=EmbeddingNet, methods=["none", "augment"], **QUICK)
+    assert [m.outcome for m in study.summary.methods] == ["completed", "completed"]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Data augmentation as a regularizer: random transforms of each training batch.
 
-Each transform is a callable ``transform(x, generator) -> new tensor`` with explicit randomness (a
+Each transform is a callable ``transform(x, generator) -> new tensor`` (of several inputs, input noise
+acts on the floating-point parts and shifts refuse them) with explicit randomness (a
 ``torch.Generator``, or None for the global RNG); the input is never modified. Training on noisy inputs
 x + ε, ε ~ N(0, σ²) is, to first order, Tikhonov regularization with strength σ² (Bishop, "Training with
 Noise is Equivalent to Tikhonov Regularization", Neural Computation 1995).
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from reglab.inputs import is_several, map_parts
 from reglab.regularizers.dropout import _draw_device
 from reglab.validation import check_count, check_nonnegative
 
@@ -48,7 +50,12 @@ class GaussianNoise:
     def __post_init__(self) -> None:
         object.__setattr__(self, "std", check_nonnegative("std", self.std))
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def __call__(self, x: object, generator: torch.Generator | None) -> object:
+        """Noise on every floating-point part of ``x`` (one tensor, or several: integer codes stay as they
+        are), drawn part after part."""
+        return map_parts(lambda part: self._noisy(part, generator) if part.is_floating_point() else part, x)
+
+    def _noisy(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=_draw_device(x, generator))
         return x + self.std * noise.to(x.device)
 
@@ -66,6 +73,11 @@ class RandomShift:
         check_count("max_shift", self.max_shift, minimum=0)
 
     def __call__(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        if is_several(x):
+            raise ValueError(
+                "RandomShift moves one signal or image tensor, and these inputs are several: shift inside your "
+                "model or your Dataset's transform"
+            )
         if x.dim() < 3:
             raise ValueError(
                 f"RandomShift expects signals (N, C, L) or images (N, C, H, W); received x of shape "
