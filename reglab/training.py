@@ -5,11 +5,17 @@ regression) by minibatch SGD, Adam or AdamW. Per step: loss-mode penalties join 
 decoupled decay shrinks w ← w − η λ_d w (before the update, exactly as ``torch.optim.AdamW``); the
 optimizer steps; proximal penalties apply their proximal step; max-norm projects each unit.
 A NaN or infinite loss ends the run with outcome ``diverged`` and its history intact.
+
+An epoch's history records its training loss and metric as the running mean over its minibatches, each
+as the step computed it in training mode (as Keras, Lightning and scikit-learn's ``loss_curve_`` do), and
+the watched rows scored in evaluation mode; ``history="exact"`` scores the training rows in evaluation
+mode after every epoch instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from reglab.validation import check_count, check_nonnegative, check_positive
 from reglab.weights import weight_stats
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+HISTORIES = ("running", "exact")  # an epoch's training loss and metric: its minibatches' mean, or its rows scored
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class FitConfig:
     loss: Callable[[Tensor, Tensor], Tensor] | None = None  # loss(output, y) -> scalar; None: cross-entropy or MSE
     metric: Callable[[Tensor, Tensor], float] | None = None  # metric(output, y) -> float; None: accuracy or R²
     greater_is_better: bool = True  # of ``metric`` (the built-in ones are)
+    history: str = "running"  # running: the epoch's minibatches' mean; exact: training rows scored every epoch
     target_scale: tuple[float, float] = (0.0, 1.0)  # (mean, sd) that standardized a regression target: a user's
     #                                                 loss and metric see output and y back in the target's units
 
@@ -70,6 +78,10 @@ class FitConfig:
             raise ValueError(
                 f"Invalid value for argument optimizer: expected one of {tuple(OPTIMIZERS)}. "
                 f"Received: optimizer={self.optimizer!r}"
+            )
+        if self.history not in HISTORIES:
+            raise ValueError(
+                f"Invalid value for argument history: expected one of {HISTORIES}. Received: history={self.history!r}"
             )
         check_positive("lr", self.lr)
         if not 0 <= check_nonnegative("momentum", self.momentum) < 1:
@@ -213,7 +225,8 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train = (X, y)`` (or a torch Dataset of (input, target) items, read through a
-    DataLoader); evaluate on ``val`` (the same forms) after every epoch when given.
+    DataLoader); evaluate on ``val`` (the same forms) after every epoch when given. Early stopping monitors
+    the loss on ``val``, or without it the epoch's training loss (the running mean of its minibatches').
 
     A trial's randomness is its own, a function of ``config.seed`` alone: the minibatch order comes from a
     CPU generator seeded with it, and every noise layer draws its masks from its own generator
@@ -222,6 +235,33 @@ def fit(
     """
     with seeded_noise(model, config.seed, resolve_device(config.device)):
         return _fit(model, train, val, config, regularizers, on_epoch)
+
+
+class RunningMean:
+    """An epoch's training loss and metric as the running mean over its minibatches, weighted by their rows:
+    Σ_b n_b·loss_b / Σ_b n_b (for accuracy, the fraction of the epoch's rows its steps got right), as Keras,
+    Lightning and scikit-learn's ``loss_curve_`` record an epoch. A minibatch whose metric is undefined (R²
+    of one row) counts toward the loss only. One number, or one per member of a stack ((K,) tensors); a
+    member adds nothing for a step of ``rows`` 0."""
+
+    def __init__(self) -> None:
+        self.loss = self.metric = self.rows = self.scored = 0.0
+
+    def add(self, loss: Tensor | float, metric: Tensor | float, rows: Tensor | int) -> None:
+        """One step's mean loss and metric over its ``rows``: numbers, or (K,) tensors with float64 rows."""
+        if isinstance(rows, Tensor):  # a member that did not step adds nothing (its loss may be NaN)
+            scored = torch.where(metric.isnan(), 0.0, rows)
+            loss, metric = torch.where(rows > 0, loss, 0.0), torch.where(scored > 0, metric, 0.0)
+        else:
+            scored, metric = (0, 0.0) if math.isnan(metric) else (rows, metric)
+        self.loss, self.rows = self.loss + rows * loss, self.rows + rows
+        self.metric, self.scored = self.metric + scored * metric, self.scored + scored
+
+    def means(self) -> tuple[Tensor | float, Tensor | float]:
+        """(loss, metric) so far; the metric NaN where no minibatch had one."""
+        if isinstance(self.scored, Tensor):
+            return self.loss / self.rows, self.metric / self.scored
+        return self.loss / self.rows, self.metric / self.scored if self.scored else math.nan
 
 
 @dataclass
@@ -246,12 +286,17 @@ class _Loop:
         ]
         extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
         self.optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
+        self.running = RunningMean()  # the epoch's so far
 
     def step(self, xb: Tensor, yb: Tensor, step: int) -> bool:
         """One minibatch: loss (with loss-mode terms), decoupled decay, the optimizer's step, proximal steps,
-        max-norm and constraints. False, changing nothing, when the loss is not finite."""
+        max-norm and constraints; its data loss and metric join the epoch's ``running`` mean. False,
+        changing nothing, when the loss is not finite."""
         config, regularizers = self.config, self.regularizers
-        loss = config.objective(self.model(xb), yb) + sum((b.value(step) for b in self.loss_terms), 0.0)
+        output = self.model(xb)
+        data = config.objective(output, yb)
+        self.running.add(float(data.detach()), config.score(output.detach(), yb), len(yb))
+        loss = data + sum((b.value(step) for b in self.loss_terms), 0.0)
         if not torch.isfinite(loss):
             return False
         self.optimizer.zero_grad(set_to_none=True)
@@ -271,9 +316,13 @@ class _Loop:
         return True
 
     def scores(self, rows: Rows, watched: Rows | None) -> dict:
-        """The training (and watched) rows' loss and metric, in evaluation mode."""
+        """The epoch's training loss and metric: the ``running`` mean of its minibatches, or with
+        ``history="exact"`` the training rows scored in evaluation mode; the watched rows' in evaluation mode."""
         scores = {}
-        scores["train_loss"], scores["train_metric"] = evaluate(self.model, rows, self.config)
+        if self.config.history == "exact":
+            scores["train_loss"], scores["train_metric"] = evaluate(self.model, rows, self.config)
+        else:
+            scores["train_loss"], scores["train_metric"] = (float(v) for v in self.running.means())
         if watched is not None:
             scores["val_loss"], scores["val_metric"] = evaluate(self.model, watched, self.config)
         return scores
@@ -286,6 +335,12 @@ class _Loop:
         record.update(weight_stats(self.model))
         record["seconds"] = time.perf_counter() - started
         return record
+
+
+def diverged(record: dict) -> bool:
+    """Whether an epoch's training loss, or its watched rows' loss, is NaN or infinite (weights that blew up
+    in the epoch's last steps show in the watched rows before the next epoch's first step)."""
+    return not all(np.isfinite(record[name]) for name in ("train_loss", "val_loss") if name in record)
 
 
 def _fit(
@@ -315,6 +370,7 @@ def _fit(
     for epoch in range(config.epochs):
         model.train()
         epoch_start = time.perf_counter()
+        loop.running = RunningMean()
         for xb, yb in minibatches(rows, batch, generator, config.task, device, dtype, config.num_workers):
             for transform in regularizers.augment:
                 xb = transform(xb, generator)
@@ -323,7 +379,7 @@ def _fit(
                 break
             step += 1
         record = loop.record(epoch, step, loop.scores(rows, watched), epoch_start)
-        if not np.isfinite(record["train_loss"]):
+        if diverged(record):
             result.outcome = "diverged"
         result.history.append(record)
         if on_epoch is not None:

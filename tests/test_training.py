@@ -252,11 +252,12 @@ def test_l1_zeros_come_from_the_proximal_step_only():
 
 
 def test_regression_history_matches_sklearn_metrics():
-    """Last record: train/val R² = sklearn r2_score and losses = mean_squared_error on the final model's
+    """Exact history, last record: train/val R² = sklearn r2_score and losses = mean_squared_error on the final model's
     predictions (1e-12 relative); penalty = λΣ|w| on the weights; weight_norm = ‖w‖₂ over weights."""
     train, val = regression()
     model = mlp()
-    result = fit(model, train, val, config=gd(epochs=30), regularizers=Regularizers(penalties=[Term(L1(0.01))]))
+    config = gd(epochs=30, history="exact")
+    result = fit(model, train, val, config=config, regularizers=Regularizers(penalties=[Term(L1(0.01))]))
     assert result.outcome == "completed" and len(result.history) == 30
     assert all(set(r) >= FIELDS for r in result.history)
     record = result.last
@@ -271,11 +272,12 @@ def test_regression_history_matches_sklearn_metrics():
 
 
 def test_classification_history_matches_sklearn_metrics():
-    """Last record: accuracy = sklearn accuracy_score, loss = log_loss of the softmax (1e-10 relative)."""
+    """Exact history, last record: accuracy = sklearn accuracy_score, loss = log_loss of the softmax
+    (1e-10 relative)."""
     train, val = wine()
     model = mlp(13, 16, 3)
-    result = fit(model, train, val, config=FitConfig(optimizer="adam", lr=1e-2, epochs=5, batch_size=32))
-    record = result.last
+    config = FitConfig(optimizer="adam", lr=1e-2, epochs=5, batch_size=32, history="exact")
+    record = fit(model, train, val, config=config).last
     with torch.no_grad():
         for (X, y), prefix in [(train, "train"), (val, "val")]:
             logits = model(torch.from_numpy(X))
@@ -283,6 +285,67 @@ def test_classification_history_matches_sklearn_metrics():
             probabilities = torch.softmax(logits, dim=1).numpy()
             assert record[f"{prefix}_loss"] == pytest.approx(log_loss(y, probabilities, labels=[0, 1, 2]), rel=1e-10)
     assert record["penalty"] == 0.0 and record["units_pruned"] == 0
+
+
+def test_training_history_is_the_running_mean_of_the_minibatches():
+    """Each epoch's train_loss and train_metric = a hand-written PyTorch loop's mean of its minibatches'
+    cross-entropy and accuracy in training mode, weighted by their rows (120 rows in batches of 16: the last
+    has 8), float64 within 1e-12; the watched rows are scored in evaluation mode (scikit-learn's log_loss)."""
+    train, val = wine()
+    model = mlp(13, 16, 3)
+    reference = copy.deepcopy(model)
+    config = FitConfig(optimizer="sgd", lr=0.05, momentum=0.9, epochs=4, batch_size=16, seed=3)
+    history = fit(model, train, val, config=config).history
+
+    X, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9)
+    order = torch.Generator().manual_seed(3)
+    for record in history:
+        loss_sum = hits = 0.0
+        for index in torch.randperm(len(y), generator=order).split(16):
+            output = reference(X[index])
+            loss = nn.functional.cross_entropy(output, y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(index)
+            hits += (output.argmax(1) == y[index]).sum().item()
+        assert record["train_loss"] == pytest.approx(loss_sum / len(y), rel=1e-12)
+        assert record["train_metric"] == pytest.approx(hits / len(y), rel=1e-12)
+        with torch.no_grad():
+            probabilities = torch.softmax(reference(torch.from_numpy(val[0])), dim=1).numpy()
+        assert record["val_loss"] == pytest.approx(log_loss(val[1], probabilities, labels=[0, 1, 2]), rel=1e-10)
+
+
+def test_exact_history_scores_the_training_rows_every_epoch():
+    """history="exact": every epoch's train_loss and train_metric = scikit-learn's mean_squared_error and
+    r2_score of that epoch's model on the training rows (1e-12 relative)."""
+    train, _ = regression()
+    model = mlp()
+    expected = []
+
+    def score(record):
+        with torch.no_grad():
+            prediction = model(torch.from_numpy(train[0])).numpy().ravel()
+        expected.append((mean_squared_error(train[1], prediction), r2_score(train[1], prediction)))
+
+    history = fit(model, train, config=gd(epochs=5, history="exact"), on_epoch=score).history
+    for record, (loss, r2) in zip(history, expected, strict=True):
+        assert record["train_loss"] == pytest.approx(loss, rel=1e-12)
+        assert record["train_metric"] == pytest.approx(r2, rel=1e-12)
+
+
+def test_without_validation_rows_early_stopping_monitors_the_running_training_loss():
+    train, _ = regression()
+    config = FitConfig(task="regression", optimizer="sgd", lr=0.3, epochs=30, batch_size=8)
+    result = fit(mlp(), train, config=config, regularizers=Regularizers(early_stopping=EarlyStopping(patience=2)))
+    losses = [r["train_loss"] for r in result.history]
+    assert len(losses) < 30 and result.best_epoch == int(np.argmin(losses))
+
+
+def test_an_unknown_history_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"^Invalid value for argument history: .*'running', 'exact'.*'daily'$"):
+        FitConfig(history="daily")
 
 
 def test_history_without_validation_has_no_val_fields():
@@ -318,3 +381,32 @@ def test_one_early_stopping_reused_for_several_fits_starts_afresh_each_time():
     fresh, fresh_weights = run(hard, EarlyStopping(patience=2))
     assert reused.best_epoch == fresh.best_epoch
     torch.testing.assert_close(reused_weights, fresh_weights, rtol=0, atol=0)
+
+
+def test_a_minibatch_without_a_metric_counts_toward_the_loss_only():
+    """30 rows in minibatches of 29: the last has one row, whose R² is undefined; the epoch's train_metric is
+    the first minibatch's R² (scikit-learn's r2_score), its train_loss the row-weighted mean of both
+    minibatches' squared errors (1e-12 relative)."""
+    train, _ = regression()
+    model = mlp()
+    reference = copy.deepcopy(model)
+    config = FitConfig(task="regression", optimizer="sgd", lr=0.01, epochs=2, batch_size=29, seed=1)
+    history = fit(model, train, config=config).history
+
+    X, y = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.01)
+    order = torch.Generator().manual_seed(1)
+    for record in history:
+        first, last = torch.randperm(len(y), generator=order).split(29)
+        losses = []
+        for index in (first, last):
+            output = reference(X[index]).reshape(-1)
+            loss = nn.functional.mse_loss(output, y[index])
+            if len(index) > 1:
+                r2 = r2_score(y[index].numpy(), output.detach().numpy())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item() * len(index))
+        assert record["train_metric"] == pytest.approx(r2, rel=1e-12)
+        assert record["train_loss"] == pytest.approx(sum(losses) / len(y), rel=1e-12)

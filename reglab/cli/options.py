@@ -34,13 +34,13 @@ def default(name: str) -> str:
 
 
 def demo(name: str) -> str:
-    """What the demo study sets, as the help shows it."""
+    """What the demo study sets, as the help shows it (argparse formats help with %: a percent sign doubled)."""
     from reglab.study.settings import DEFAULT_STUDY
 
     value = DEFAULT_STUDY[name]
     if name == "model":
         return ",".join(map(str, value["hidden"]))
-    return f"{value:.0%}" if name == "test_size" else str(value)
+    return f"{value:.0%}%" if name == "test_size" else str(value)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +78,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    from reglab.training import OPTIMIZERS
+    from reglab.training import HISTORIES, OPTIMIZERS
 
     group = parser.add_argument_group("model and training")
     group.add_argument(
@@ -93,6 +93,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lr", type=float, default=S, help=f"learning rate (default: {default('lr')})")
     group.add_argument("--epochs", type=int, default=S, help=f"epochs per trial (default: {default('epochs')})")
     group.add_argument("--batch-size", type=int, default=S, help=f"minibatch size (default: {default('batch_size')})")
+    group.add_argument(
+        "--history",
+        default=S,
+        choices=list(HISTORIES),
+        help="each epoch's training loss and metric: the running mean over its minibatches, or exact: the "
+        f"training rows scored after every epoch, slower (default: {default('history')})",
+    )
     group.add_argument(
         "--params",
         default=S,

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
@@ -37,7 +36,7 @@ from reglab.inputs import map_parts
 from reglab.noise import StackedNoise, seed_noise
 from reglab.rows import EVAL_BATCH, as_tensors
 from reglab.scoring import metric_value
-from reglab.training import FitResult, _Loop
+from reglab.training import FitResult, RunningMean, _Loop, diverged
 from reglab.trial import build_model, own_random_state, prepare, summarize, target_scale, training_rows
 
 
@@ -166,6 +165,7 @@ class FunctionalStack:
             for m in self.members:
                 m.model.train()
             orders = torch.stack([torch.randperm(n, generator=m.order) for m in self.members]).to(self.device)
+            self.running = RunningMean()
             for i in range(0, n, self.batch or n):
                 self._step(orders[:, i : i + (self.batch or n)], step)
                 step += 1
@@ -187,7 +187,8 @@ class FunctionalStack:
         """One minibatch for every member, the plain loop's step over the member axis: the vmapped forward,
         losses and loss-mode penalties (K,); a member whose objective is not finite leaves ``alive`` and
         from then on keeps its weights and buffers; the backward of the live members' sum; decoupled decay,
-        the optimizer step, proximal steps and max-norm, each with per-member (K,) settings."""
+        the optimizer step, proximal steps and max-norm, each with per-member (K,) settings. Each live
+        member's data loss and metric join the epoch's ``running`` mean."""
         rows = torch.arange(len(self.members), device=self.device)[:, None]
         xb, yb = map_parts(lambda part: part[rows, index], self.X), self.y[rows, index]
         if self.augmenting:
@@ -200,8 +201,11 @@ class FunctionalStack:
             **self.noise.draw(inputs.take(xb, 0), [m.drawing for m in self.members]),
         }
         output = self._forward(state, xb)
-        objective = vmap(self.members[0].fit.objective)(output, yb) + self.settings.penalty(self.params, step)
+        data = vmap(self.members[0].fit.objective)(output, yb)
+        objective = data + self.settings.penalty(self.params, step)
         was_alive, self.alive = self.alive, self.alive & torch.isfinite(objective)
+        metric = vmap(lambda o, t: metric_value(o, t, self.task))(output.detach(), yb)
+        self.running.add(data.detach(), metric, was_alive.to(torch.float64) * yb.shape[1])
         for p in self.params:
             p.grad = None
         torch.where(self.alive, objective, 0.0).sum().backward()
@@ -217,7 +221,7 @@ class FunctionalStack:
 
     def _record(self, m: Member, epoch: int, step: int, scores: dict, started: float, start: float, on_result) -> None:
         record = m.loop.record(epoch, step, scores, started)
-        if not np.isfinite(record["train_loss"]):
+        if diverged(record):
             m.result.outcome = "diverged"
         m.result.history.append(record)
         monitored = record.get("val_loss", record["train_loss"])
@@ -226,25 +230,33 @@ class FunctionalStack:
 
     @torch.no_grad()
     def _scores(self) -> list[dict]:
-        """Every member's training and watched rows' loss and metric (``_Loop.scores``), in evaluation
-        mode: one vmapped pass over each stack of rows."""
+        """Every member's epoch scores (``_Loop.scores``): the running mean of its minibatches' loss and
+        metric, or with ``history="exact"`` its training rows scored; its watched rows scored; each scored
+        set in one vmapped pass over the stack, in evaluation mode."""
         found = {}
-        for name, (X, y) in (("train", (self.X, self.y)), ("val", self.watched)):
-            state = {**dict(zip(self.names, self.params)), **dict(zip(self.buffer_names, self.buffers))}
-            self.base.eval()
-            try:
-                output = torch.cat(
-                    [
-                        self._forward(state, map_parts(lambda part, i=i: part[:, i : i + self.chunk], X))
-                        for i in range(0, y.shape[1], self.chunk)
-                    ],
-                    dim=1,
-                )
-            finally:
-                self.base.train()
-            found[f"{name}_loss"] = vmap(self.members[0].fit.objective)(output, y).tolist()
-            found[f"{name}_metric"] = vmap(lambda o, t: metric_value(o, t, self.task))(output, y).tolist()
+        if self.members[0].fit.history == "exact":
+            found["train_loss"], found["train_metric"] = self._evaluate(self.X, self.y)
+        else:
+            found["train_loss"], found["train_metric"] = (v.tolist() for v in self.running.means())
+        found["val_loss"], found["val_metric"] = self._evaluate(*self.watched)
         return [{key: values[k] for key, values in found.items()} for k in range(len(self.members))]
+
+    def _evaluate(self, X: object, y: Tensor) -> tuple[list[float], list[float]]:
+        """Every member's (mean data loss, metric) on its rows of ``X``, ``y`` (K, n, ...)."""
+        state = {**dict(zip(self.names, self.params)), **dict(zip(self.buffer_names, self.buffers))}
+        self.base.eval()
+        try:
+            output = torch.cat(
+                [
+                    self._forward(state, map_parts(lambda part, i=i: part[:, i : i + self.chunk], X))
+                    for i in range(0, y.shape[1], self.chunk)
+                ],
+                dim=1,
+            )
+        finally:
+            self.base.train()
+        loss = vmap(self.members[0].fit.objective)(output, y)
+        return loss.tolist(), vmap(lambda o, t: metric_value(o, t, self.task))(output, y).tolist()
 
     def _finish(self, m: Member, start: float, on_result) -> None:
         if m.stopper is not None and m.result.outcome == "completed":

@@ -76,7 +76,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
     """What the members of one ``torch.func`` stack share: the model and the layers its regularization
     puts in it (reglab's builders add a dropout layer only for p > 0; a user's model keeps its layers and
     only their rates change), the data's shape, the task, the optimizer family, epochs, minibatch size,
-    training and monitored rows, dtype and device."""
+    history, training and monitored rows, dtype and device."""
     fit, model = job.config.fit, job.config.model
     fit_rows, monitor_rows = split_rows(dataset, job)
     options = job.config.regularization.model_options()
@@ -90,6 +90,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
         fit.optimizer == "sgd",
         fit.epochs,
         fit.batch_size,
+        fit.history,
         len(fit_rows),
         len(monitor_rows),  # scored together after every epoch
         torch.get_default_dtype(),
@@ -104,7 +105,7 @@ def split_rows(dataset: Dataset, job: Job) -> tuple[np.ndarray, np.ndarray]:
 
 def stack_key(dataset: Dataset, job: Job) -> tuple:
     """What the members of one stack share: architecture, data shape, task, optimizer family, epochs,
-    minibatch size, minibatches per epoch, dtype and device. Members may train on different numbers of rows
+    minibatch size, minibatches per epoch, history, dtype and device. Members may train on different numbers of rows
     as long as they take the same number of steps (the last minibatch is then shorter for some)."""
     cfg, fit = job.config, job.config.fit
     optimizer = "sgd" if fit.optimizer == "sgd" else "adam"  # AdamW without weight decay is Adam
@@ -119,6 +120,7 @@ def stack_key(dataset: Dataset, job: Job) -> tuple:
         fit.epochs,
         fit.batch_size,
         steps,
+        fit.history,
         torch.get_default_dtype(),
         resolve_device(fit.device),
     )

@@ -22,10 +22,11 @@ from torch import Tensor
 from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
-from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_scores, weight_stats
+from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_metric, stacked_scores, weight_stats
 from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
 from reglab.regularizers.dropout import gaussian_noise_
 from reglab.rows import as_tensors
+from reglab.training import RunningMean, diverged
 from reglab.weights import weight_histogram
 
 EVAL_ROWS = 128  # rows per member in one evaluation pass
@@ -177,7 +178,8 @@ class Stack:
                 self.drop(sorted(self.done))
 
     def train_epoch(self) -> None:
-        """One epoch of minibatch steps; a member that diverges keeps the state it had when it did."""
+        """One epoch of minibatch steps; a member that diverges keeps the state it had when it did. Each
+        stepping member's data loss and metric join the epoch's ``running`` mean."""
         sizes = [len(m.train[1]) for m in self.members]
         rows = max(sizes)
         batch = self.batch_size or rows
@@ -185,13 +187,19 @@ class Stack:
         for k, (member, size) in enumerate(zip(self.members, sizes)):
             orders[k, :size] = torch.randperm(size, generator=member.order)
         orders = orders.to(self.device)
+        self.running = RunningMean()
         for start in range(0, rows, batch):
             x, y = self.data.batch(orders[:, start : start + batch])
             taken = [min(batch, size - start) for size in sizes]
             output = self.model.forward(x, self.noise.draw(taken, x), training=True)
+            counts = torch.tensor(taken, device=self.device)
             ragged = min(taken) < x.shape[1]
-            data_loss = stacked_loss(output, y, self.task, torch.tensor(taken, device=self.device) if ragged else None)
+            data_loss = stacked_loss(output, y, self.task, counts if ragged else None)
             loss = data_loss.detach() + self.regularizers.value(self.model.weights, "loss")
+            valid = torch.arange(x.shape[1], device=self.device) < counts[:, None]
+            stepping = torch.tensor([k not in self.frozen for k in range(len(sizes))], device=self.device)
+            metric = stacked_metric(output.detach(), y, valid, self.task)
+            self.running.add(data_loss.detach(), metric, stepping * counts.to(torch.float64))
             new = [k for k in (~torch.isfinite(loss)).nonzero().flatten().tolist() if k not in self.frozen]
             for k, saved in zip(new, self._take(new)):
                 self.members[k].outcome = "diverged"
@@ -226,7 +234,10 @@ class Stack:
     def records(self, epoch: int) -> list[dict]:
         """Each member's history record of this epoch, as the plain loop writes it (seconds aside)."""
         which = self.data.data_of
-        train = self.evaluate(self.model, which, self.data.train)
+        if self.members[0].fit.history == "exact":
+            train = self.evaluate(self.model, which, self.data.train)
+        else:
+            train = tuple(v.tolist() for v in self.running.means())
         monitor = self.evaluate(self.model, which, self.data.monitor)
         penalties = self.regularizers.value(self.model.weights).tolist()
         stats = {name: values.tolist() for name, values in weight_stats(self.model.weights).items()}
@@ -254,7 +265,7 @@ class Stack:
     def end_epoch(self, k: int, epoch: int, record: dict) -> bool:
         """Appends the record; True when the member is done (restoring its best weights if it stopped)."""
         member = self.members[k]
-        if not math.isfinite(record["train_loss"]):
+        if diverged(record):
             member.outcome = "diverged"
         member.history.append(record)
         if member.outcome == "diverged":
@@ -269,24 +280,10 @@ class Stack:
     @torch.no_grad()
     def results(self, finished: list[int]) -> list[JobResult]:
         """Final scores of finished members, as ``trial.summarize`` computes them: training and evaluation
-        loss and metric, weight statistics and histogram of their final weights. A member without early
-        stopping ends with the weights its last record scored, on the same rows (it monitors its
-        evaluation rows), so that record holds its scores; the others' restored weights are scored anew."""
-        restored = [k for k in finished if self.members[k].stopper is not None]
-        scores = dict(zip(restored, self.scores(restored))) if restored else {}
+        loss and metric, weight statistics and histogram of their final (or restored) weights."""
         results = []
-        for k in finished:
+        for k, metrics in zip(finished, self.scores(finished) if finished else []):
             member = self.members[k]
-            last = member.history[-1]
-            metrics = scores.get(k) or {
-                "train_loss": last["train_loss"],
-                "train_metric": last["train_metric"],
-                "eval_loss": last["val_loss"],
-                "eval_metric": last["val_metric"],
-                "zeros": last["zeros"],
-                "weight_norm": last["weight_norm"],
-                "units_pruned": last["units_pruned"],
-            }
             metrics["weight_histogram"] = weight_histogram([w[k] for w in self.model.weights])
             metrics["epochs"] = len(member.history)
             metrics = {name: metrics[name] for name in METRIC_FIELDS}

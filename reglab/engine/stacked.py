@@ -128,17 +128,20 @@ def _row_losses(output: Tensor, y: Tensor, task: str) -> Tensor:
 
 
 def stacked_scores(output: Tensor, y: Tensor, valid: Tensor, task: str) -> tuple[Tensor, Tensor]:
-    """Each member's (mean data loss, metric) over its valid rows: accuracy, or R² = 1 − SSE/SST."""
-    count = valid.sum(dim=1)
+    """Each member's (mean data loss, metric) over its valid rows."""
     losses = _row_losses(output, y, task) * valid
+    return losses.sum(dim=1) / valid.sum(dim=1), stacked_metric(output, y, valid, task)
+
+
+def stacked_metric(output: Tensor, y: Tensor, valid: Tensor, task: str) -> Tensor:
+    """Each member's metric over its valid rows: accuracy, or R² = 1 − SSE/SST."""
+    count = valid.sum(dim=1)
     if task == "classification":
-        hits = (output.argmax(dim=2) == y) & valid
-        return losses.sum(dim=1) / count, hits.sum(dim=1).double() / count
-    squares = losses
+        return ((output.argmax(dim=2) == y) & valid).sum(dim=1).double() / count
+    squares = (output.reshape(y.shape) - y) ** 2 * valid
     mean = (y * valid).sum(dim=1, keepdim=True) / count[:, None]
     total = ((y - mean) ** 2 * valid).sum(dim=1)
-    r2 = torch.where(total > 0, 1.0 - squares.sum(dim=1) / total, torch.full_like(total, float("nan")))
-    return squares.sum(dim=1) / count, r2
+    return torch.where(total > 0, 1.0 - squares.sum(dim=1) / total, torch.full_like(total, float("nan")))
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reglab.report.data import ReportData, read_report
+from reglab.report.data import ReportData, read_report, training_curve
 from reglab.report.html import page
 from reglab.store import Store
 
@@ -41,7 +41,7 @@ def draw_figures(data: ReportData) -> dict:
     if data.grids:
         found["validation-grids"] = grid_figure(data.grids, colours)
     if any(c.epochs for c in data.learning):
-        found["learning-curves"] = learning_figure(data.learning, colours)
+        found["learning-curves"] = learning_figure(data.learning, colours, training_curve(data.settings))
     if any(h.counts for h in data.histograms):
         found["weight-histograms"] = histogram_figure(data.histograms, colours)
     if data.path is not None:

@@ -257,6 +257,14 @@ def _nearest(xs: tuple[float, ...], x: float | None, ys: tuple[float, ...], y: f
     return (min(range(len(xs)), key=lambda i: abs(xs[i] - x)), min(range(len(ys)), key=lambda j: abs(ys[j] - y)))
 
 
+def training_curve(settings: dict) -> str:
+    """What a study's training loss per epoch is: the running mean over the epoch's minibatches, or with
+    history "exact" (and in every study stored before the running mean) the training rows scored."""
+    if settings.get("history", "exact") == "exact":
+        return "training rows scored after each epoch"
+    return "running mean over the epoch's minibatches"
+
+
 def learning_curve(
     method: str, trial: TrialRecord | None, history: Callable[[int], list[dict]], planned_epochs: int | None
 ) -> LearningCurve:

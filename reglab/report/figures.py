@@ -228,9 +228,9 @@ def grid_figure(grids: tuple[ValidationGrid, ...], colours: dict[str, str]) -> F
     return figure
 
 
-def learning_figure(curves: tuple[LearningCurve, ...], colours: dict[str, str]) -> Figure:
-    """Train (dashed) and validation (solid) loss per epoch; an early stop, a restored epoch and a divergence
-    are marked."""
+def learning_figure(curves: tuple[LearningCurve, ...], colours: dict[str, str], training: str) -> Figure:
+    """Train (dashed, labelled by what it is: ``training``) and validation (solid) loss per epoch; an early
+    stop, a restored epoch and a divergence are marked."""
     with style():
         figure, grid = _grid(len(curves), 2.6)
         for axes, curve in zip(grid, curves):
@@ -251,7 +251,7 @@ def learning_figure(curves: tuple[LearningCurve, ...], colours: dict[str, str]) 
                 axes.axvline(curve.epochs[-1], **DIVERGED)
             if curve.restored is not None:
                 axes.plot(curve.restored, curve.val_loss[curve.epochs.index(curve.restored)], color="black", **RESTORED)
-        entries = [("train", {"linestyle": "--"}), ("validation", {})]
+        entries = [(f"train ({training})", {"linestyle": "--"}), ("validation", {})]
         if any(c.stopped is not None for c in curves):
             entries.append(("stopped early", STOPPED))
         if any(c.restored is not None for c in curves):

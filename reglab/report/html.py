@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timezone
 from html import escape
 
-from reglab.report.data import ReportData
+from reglab.report.data import ReportData, training_curve
 from reglab.results import Paired, StudySummary
 
 CSS = """
@@ -102,9 +102,9 @@ def page(data: ReportData, figures: dict[str, str], colours: dict[str, str]) -> 
             _section(
                 "Learning curves",
                 figures["learning-curves"],
-                "Each method's chosen configuration refit on seed 0's training part: training loss (dashed) and "
-                "validation loss (solid) per epoch. Validation is the held-out test split, or with early stopping "
-                "the monitored fifth of the training rows.",
+                "Each method's chosen configuration refit on seed 0's training part: training loss (dashed: the "
+                f"{training_curve(data.settings)}) and validation loss (solid) per epoch. Validation is the "
+                "held-out test split, or with early stopping the monitored fifth of the training rows.",
             )
         )
     if "weight-histograms" in figures:

@@ -85,6 +85,7 @@ class RegularizedNet(BaseEstimator):
         momentum=FitConfig.momentum,
         batch_size=FitConfig.batch_size,
         epochs=FitConfig.epochs,
+        history=FitConfig.history,
         random_state=None,
         device=FitConfig.device,
         module=None,
@@ -110,6 +111,7 @@ class RegularizedNet(BaseEstimator):
         self.momentum = momentum
         self.batch_size = batch_size
         self.epochs = epochs
+        self.history = history
         self.random_state = random_state
         self.device = device
         self.module = module
@@ -159,6 +161,7 @@ class RegularizedNet(BaseEstimator):
             momentum=self.momentum,
             epochs=self.epochs,
             batch_size=self.batch_size,
+            history=self.history,
             seed=self._seed(),
             device=self.device,
         )
@@ -258,7 +261,8 @@ class RegularizedNetClassifier(ClassifierMixin, RegularizedNet):
 
     Fitted attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (for a DataFrame),
     ``module_`` (the trained ``nn.Module``, on standardized inputs), ``history_`` (one record per epoch:
-    train_loss, train_metric, penalty, zeros, weight_norm, ...), ``n_iter_`` (epochs run).
+    train_loss and train_metric, the running mean over the epoch's minibatches, or with ``history="exact"``
+    the training rows scored; penalty, zeros, weight_norm, ...), ``n_iter_`` (epochs run).
     """
 
     task = "classification"

@@ -17,7 +17,7 @@ from reglab.custom_model import CustomModel, model_from_dict
 from reglab.importer import import_object, is_import_string
 from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
-from reglab.training import FitConfig, callable_name
+from reglab.training import HISTORIES, FitConfig, callable_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,6 +72,7 @@ CONSTRAINTS: dict[str, tuple[Callable[[object], bool], str]] = {
     "rule": (lambda v: v in RULES, f"one of {RULES}"),
     "penalty_mode": (lambda v: v in ("proximal", "loss"), "proximal or loss"),
     "device": (_device, "auto, cpu, cuda or cuda:N"),
+    "history": (lambda v: v in HISTORIES, f"one of {HISTORIES}"),
 }
 
 
@@ -91,6 +92,7 @@ class StudySettings:
     lr: float = FitConfig.lr
     epochs: int = FitConfig.epochs
     batch_size: int = FitConfig.batch_size
+    history: str = FitConfig.history  # an epoch's training loss and metric: its minibatches' mean, or "exact"
     folds: int = 3  # k of k-fold cross-validation on each seed's training part
     seeds: int = 5  # seeds 0..seeds-1: each its own test split, folds, initialization and minibatches
     test_size: float = 0.2  # the fraction of rows a random split holds out for testing (stratified for classes)
@@ -169,6 +171,7 @@ class StudySettings:
             lr=self.lr,
             epochs=self.epochs,
             batch_size=self.batch_size,
+            history=self.history,
             seed=seed,
             device=self.device,
             num_workers=self.num_workers,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from reglab.engine import run_batched
@@ -180,4 +182,29 @@ def test_a_member_of_a_stack_of_256_equals_its_sequential_run(cases, float64):
     sample = jobs[::37]
     expected = cases.reference(sample)
     for j in sample:
+        cases.assert_close(results[j.tag], expected[j.tag], 1e-10)
+
+
+def test_exact_history_members_equal_their_sequential_runs(cases, float64):
+    """history="exact" (training rows scored every epoch): each member of the MLP stack, some with fewer
+    training rows (early stopping holds a fifth back), equals its sequential run within 1e-10."""
+    specs = ["none", "l2=0.01", "dropout=0.3", "early-stopping=2", "l1=0.003+maxnorm=1"]
+    jobs = [cases.job(i, spec, seed=i, fold=i % 3, history="exact", epochs=4) for i, spec in enumerate(specs)]
+    results = cases.stacked(jobs)
+    expected = cases.reference(jobs)
+    for j in jobs:
+        assert results[j.tag].ran.startswith("stacked with") and not results[j.tag].ran.endswith("torch.func")
+        cases.assert_close(results[j.tag], expected[j.tag], 1e-10)
+
+
+def test_a_one_row_minibatch_adds_to_the_loss_not_to_r2(cases, float64):
+    """Minibatches of 293 on diabetes: fold 0's last minibatch has one row (no R²), folds 1 and 2's two; one
+    stack of ragged minibatches, each member as its sequential run, its train_metric finite."""
+    jobs = [
+        cases.job(i, spec, name="diabetes", fold=i % 3, seed=i, optimizer="sgd", lr=0.05, batch_size=293)
+        for i, spec in enumerate(["none", "l2=0.01", "l1=0.01", "dropout=0.2"])
+    ]
+    results, expected = cases.stacked(jobs, "diabetes"), cases.reference(jobs, "diabetes")
+    for j in jobs:
+        assert all(math.isfinite(r["train_metric"]) for r in results[j.tag].history)
         cases.assert_close(results[j.tag], expected[j.tag], 1e-10)

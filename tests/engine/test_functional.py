@@ -3,6 +3,8 @@ within 1e-10 and float32 within 1e-5; a diverging member leaves the others bit f
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -94,3 +96,39 @@ def test_cnn_members_on_images_equal_their_runs_alone(float64):
     for j in jobs:
         assert results[j.tag].ran.endswith("through torch.func"), results[j.tag].ran
         assert_close(results[j.tag], run_job(data("digits-images")[0], j), rel=1e-10)
+
+
+def test_exact_history_members_equal_their_runs_alone(float64):
+    """history="exact" (training rows scored every epoch, in one vmapped pass): each member as its run alone."""
+    jobs = [own(i, spec, seed=i, fold=i % 3, history="exact", epochs=4) for i, spec in enumerate(SPECS[:5])]
+    results = stacked(jobs)
+    for j in jobs:
+        assert results[j.tag].ran.endswith("through torch.func"), results[j.tag].ran
+        assert_close(results[j.tag], run_job(data()[0], j), rel=1e-10)
+
+
+class Line(nn.Module):
+    """A linear model for diabetes (10 features)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(10, 1)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_a_one_row_minibatch_adds_to_the_loss_not_to_r2(float64):
+    """Minibatches of 293 on diabetes' fold 0 (294 rows): the last has one row, whose R² is undefined;
+    each member as its run alone, its train_metric finite."""
+    with torch.random.fork_rng(devices=[]):
+        model = CustomModel.of(Line)
+    jobs = [
+        job(i, spec, model=model, name="diabetes", seed=i, optimizer="sgd", lr=0.05, batch_size=293)
+        for i, spec in enumerate(["none", "l2=0.01", "l1=0.01"])
+    ]
+    results = stacked(jobs, name="diabetes")
+    for j in jobs:
+        assert results[j.tag].ran.endswith("through torch.func"), results[j.tag].ran
+        assert all(math.isfinite(r["train_metric"]) for r in results[j.tag].history)
+        assert_close(results[j.tag], run_job(data("diabetes")[0], j), rel=1e-10)

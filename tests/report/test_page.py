@@ -203,3 +203,16 @@ def test_the_report_needs_no_torch(store_path: Path, hand) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).is_file()
+
+
+def test_the_training_curve_says_what_it_is(tmp_path: Path, hand) -> None:
+    """A study's training loss per epoch is the running mean over the epoch's minibatches; with history
+    "exact", and in a study stored before the running mean (no history setting), the training rows scored."""
+    for name, settings, said in [
+        ("running", {"history": "running"}, "running mean over the epoch's minibatches"),
+        ("exact", {"history": "exact"}, "training rows scored after each epoch"),
+        ("older", {}, "training rows scored after each epoch"),
+    ]:
+        hand.make_study(tmp_path / f"{name}.sqlite", methods=("none",), settings=settings)
+        html = write_report(tmp_path / f"{name}.sqlite", "hand").read_text()
+        assert f"training loss (dashed: the {said})" in html

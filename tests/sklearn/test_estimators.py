@@ -145,3 +145,13 @@ def test_fitting_leaves_the_callers_random_state_alone():
     torch.manual_seed(123)
     RegularizedNetClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0).fit(X, y)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_an_exact_history_scores_the_training_rows(cancer):
+    """history="exact": the last epoch's train_metric is the fitted model's accuracy on its training rows
+    (scikit-learn's score); an unknown history is refused at fit in one line."""
+    X, y = cancer
+    net = RegularizedNetClassifier(**SMALL, history="exact").fit(X, y)
+    assert net.history_[-1]["train_metric"] == pytest.approx(net.score(X, y), abs=1e-12)
+    with pytest.raises(ValueError, match=r"^Invalid value for argument history: .*Received: history='daily'$"):
+        RegularizedNetClassifier(**SMALL, history="daily").fit(X, y)
