@@ -4,19 +4,23 @@ Data: scikit-learn's 8x8 digits (1797 × 64, 10 classes), a stratified 80/20 spl
 Adam (lr 1e-3), minibatches of 64, 3 epochs. K members mix L2 (loss term), L1 (proximal) and dropout
 strengths, each with its own seed.
 
-- sequential_s: a lean PyTorch loop per trial (tensors indexed per batch, no DataLoader, torch.optim.Adam,
-  evaluation of the training and validation rows after each epoch, as the engine does), timed on a sample
+- sequential_s: a lean PyTorch loop per trial (tensors indexed per batch, no DataLoader, torch.optim.Adam;
+  as the engine's history: the running mean of the minibatches' loss and accuracy, the validation rows
+  scored after each epoch, the training rows once at the end), timed on a sample
   of members and scaled to K, with the faster of 1 and 2 threads; the comment line below it also gives
   reglab's own sequential strategy (``run_job`` per trial), timed the same way;
 - engine_s: ``run_batched`` on all K jobs, end to end (preprocessing, training, per-epoch history, final
   metrics), in a fresh process whose peak resident memory is measured, with the faster of 1 and 2
   threads (on a shared machine two OpenMP threads can be much slower than one);
 - peak_fraction: the engine's achieved matmul rate — every product it computes: the training steps'
-  forward and backward passes (3 × the forward FLOPs) and the evaluation passes after every epoch (forward
-  only), which the history needs and the baseline computes too — over the best rate of one large
+  forward and backward passes (3 × the forward FLOPs) and the evaluation passes (forward only: the
+  validation rows after every epoch, training and validation rows once at the end), which the baseline
+  computes too — over the best rate of one large
   ``torch.mm`` with 2 threads measured in the same run (before each case); the comment lines below it
   give the training passes' share alone, and the arithmetic floor: the seconds all these matmuls take at
-  that rate, hence the largest speedup any engine could reach against the baseline.
+  that rate, hence the largest speedup any engine could reach against the baseline; a last comment line
+  times the same K trials with the MLP written as a user's module (``TunableMLP``), so through a
+  torch.func stack instead of the MLP stack, the same way (``--no-func`` skips it).
 
 The step's rows (``--step-only`` runs them alone): ``sweep flat`` is the engine's seconds at K = 64 over
 K = 8 (a user's module through a torch.func stack; goal <= 2.5), ``sweep k1`` one model through
@@ -74,10 +78,29 @@ def split():
     return dataset, train_idx, eval_idx
 
 
-def jobs(hidden: int, members: int) -> tuple:
-    """The dataset and K trial jobs on one split."""
+class TunableMLP(nn.Module):
+    """reglab's MLP 64-H-H-10 as a user writes it, a tunable dropout after each hidden layer: trials of it
+    train through a torch.func stack."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for n_in in (64, hidden):
+            layers += [nn.Linear(n_in, hidden), nn.ReLU(), Dropout()]
+        self.layers = nn.Sequential(*layers, nn.Linear(hidden, 10))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def jobs(hidden: int, members: int, func: bool = False) -> tuple:
+    """The dataset and K trial jobs on one split; with ``func`` the MLP is a user's module (``TunableMLP``)."""
+    from functools import partial
+
+    from reglab.custom_model import CustomModel
+
     dataset, train_idx, eval_idx = split()
-    model = ModelSpec("mlp", (hidden, hidden))
+    model = CustomModel.of(partial(TunableMLP, hidden)) if func else ModelSpec("mlp", (hidden, hidden))
     return dataset, [
         Job(
             i,
@@ -110,12 +133,16 @@ def lean_trial(train, val, hidden: int, method: dict, seed: int) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     order_generator = torch.Generator().manual_seed(seed)
     l1, l2 = method.get("l1", 0.0), method.get("l2", 0.0)
+    history = []
     for _ in range(EPOCHS):
         model.train()
         order = torch.randperm(len(X), generator=order_generator)
+        running = torch.zeros(2, dtype=torch.float64, device=DEVICE)  # Σ rows · loss, Σ hits
         for start in range(0, len(X), BATCH):
             index = order[start : start + BATCH]
-            loss = F.cross_entropy(model(X[index]), y[index])
+            output = model(X[index])
+            loss = F.cross_entropy(output, y[index])
+            running += torch.stack([loss.detach() * len(index), (output.argmax(1) == y[index]).sum()])
             if l2:
                 loss = loss + sum(0.5 * l2 * w.pow(2).sum() for w in weights)
             optimizer.zero_grad(set_to_none=True)
@@ -129,12 +156,21 @@ def lean_trial(train, val, hidden: int, method: dict, seed: int) -> float:
                         step = LR / ((state["exp_avg_sq"] / correction).sqrt() + 1e-8)
                         w.copy_(soft_threshold(w, step * l1))
         model.eval()
-        with torch.no_grad():
-            scores = [
-                (F.cross_entropy(out, t).item(), (out.argmax(1) == t).double().mean().item())
-                for out, t in ((model(X), y), (model(Xv), yv))
-            ]
-    return scores[1][1]  # .item() synchronizes a GPU, so the time is the trial's
+        with torch.no_grad():  # the epoch's record: the running train loss and accuracy, the validation scores
+            out = model(Xv)
+            history.append(
+                (
+                    *(running / len(X)).tolist(),
+                    F.cross_entropy(out, yv).item(),
+                    (out.argmax(1) == yv).double().mean().item(),
+                )
+            )
+    with torch.no_grad():  # the final scores: training and validation rows
+        final = [
+            (F.cross_entropy(out, t).item(), (out.argmax(1) == t).double().mean().item())
+            for out, t in ((model(X), y), (model(Xv), yv))
+        ]
+    return final[1][1]  # .item() synchronizes a GPU, so the time is the trial's
 
 
 def sequential_seconds(hidden: int, members: int, sample: int) -> tuple[float, int]:
@@ -165,12 +201,12 @@ def run_job_seconds(hidden: int, members: int, sample: int) -> float:
     return (time.perf_counter() - start) / sample * members
 
 
-def engine_case(hidden: int, members: int, threads: int) -> dict:
+def engine_case(hidden: int, members: int, threads: int, func: int) -> dict:
     """Runs in a fresh process: engine seconds, the modelled peak memory of its largest stack, and the
     measured one (CUDA: torch.cuda.max_memory_allocated; CPU: peak resident memory above the resident
     memory before, the peak counter reset through /proc/self/clear_refs)."""
     torch.set_num_threads(threads)
-    dataset, batch = jobs(hidden, members)
+    dataset, batch = jobs(hidden, members, bool(func))
     resident = _reset_peak_rss()
     results = {}
     start = time.perf_counter()
@@ -179,13 +215,14 @@ def engine_case(hidden: int, members: int, threads: int) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     assert all(r.status == "completed" for r in results.values()) and len(results) == members
-    measured = max(r.measured_bytes for r in reports) if DEVICE.type == "cuda" else _status("VmHWM") - resident
+    cuda = DEVICE.type == "cuda"
+    measured = max((r.measured_bytes for r in reports), default=0) if cuda else _status("VmHWM") - resident
     return {
         "seconds": seconds,
         "threads": threads,
-        "estimated": max(r.estimated_bytes for r in reports),
+        "estimated": max((r.estimated_bytes for r in reports), default=0),  # torch.func stacks report none
         "measured": measured,
-        "stacks": [r.members for r in reports],
+        "stacks": [r.members for r in reports] or [results[0].ran],
     }
 
 
@@ -202,11 +239,11 @@ def _status(field: str) -> int:
     return int(line.split()[1]) * 1024
 
 
-def engine_seconds(hidden: int, members: int) -> dict:
-    """The faster of 1 and 2 threads, each in a fresh process."""
+def engine_seconds(hidden: int, members: int, func: bool = False) -> dict:
+    """The faster of 1 and 2 threads, each in a fresh process; ``func``: the MLP as a user's module."""
     runs = []
     for threads in (1, 2):
-        command = [sys.executable, __file__, "--engine-case", str(hidden), str(members), str(threads)]
+        command = [sys.executable, __file__, "--engine-case", str(hidden), str(members), str(threads), str(int(func))]
         runs.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
     return min(runs, key=lambda run: run["seconds"])
 
@@ -230,12 +267,12 @@ def _timed(work) -> float:
 
 
 def forward_flops(hidden: int, members: int) -> tuple[float, float]:
-    """Forward matmul FLOPs of all training steps, and of the evaluation passes after every epoch."""
+    """Forward matmul FLOPs of all training steps, and of the evaluation passes: the validation rows after
+    every epoch, the training and validation rows once at the end."""
     dataset, train_idx, eval_idx = split()
     per_sample = 2 * (dataset.n_features * hidden + hidden * hidden + hidden * dataset.n_outputs)
-    return per_sample * len(train_idx) * EPOCHS * members, per_sample * (
-        len(train_idx) + len(eval_idx)
-    ) * EPOCHS * members
+    evaluated = len(eval_idx) * EPOCHS + len(train_idx) + len(eval_idx)
+    return per_sample * len(train_idx) * EPOCHS * members, per_sample * evaluated * members
 
 
 def main() -> None:
@@ -243,7 +280,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--members", type=int, nargs="+", default=None)
     parser.add_argument("--sample", type=int, default=8, help="trials timed for the sequential baseline")
-    parser.add_argument("--engine-case", type=int, nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--engine-case", type=int, nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--no-func", action="store_true", help="skip the MLP as a user's module (torch.func)")
     parser.add_argument("--noise-only", action="store_true", help="only the rows with dropout and batch norm")
     parser.add_argument("--noise-members", type=int, nargs=2, default=[64, 32], help="K of those two rows")
     parser.add_argument("--noise-epochs", type=int, default=EPOCHS, help="epochs of those two rows")
@@ -291,6 +329,14 @@ def main() -> None:
                 f"memory: largest stack modelled {engine['estimated'] / 2**20:.0f} MiB, engine peak measured "
                 f"{engine['measured'] / 2**20:.0f} MiB"
             )
+            if not args.no_func:
+                func = engine_seconds(hidden, k, func=True)
+                print(
+                    f"#   the MLP as a user's module, through a torch.func stack: engine_s={func['seconds']:.2f} "
+                    f"(threads {func['threads']}; stacks {func['stacks']}) against the MLP stack's "
+                    f"{engine['seconds']:.2f}: ratio={func['seconds'] / engine['seconds']:.2f}",
+                    flush=True,
+                )
     step_rows()
     user_module_row(members=64, hidden=64, sample=min(args.sample, 64))
     cnn_row(members=32, sample=min(args.sample, 32))
@@ -325,8 +371,7 @@ def step_rows() -> None:
     """The step's own cost, 1 thread, 3 epochs: the engine's seconds for K = 64 over K = 8 of a user's
     residual MLP (H = 64, a torch.func stack; a step whose cost is its arithmetic is nearly flat in K
     while that arithmetic is small), and one MLP 64-256-256-10 without regularization through ``run_job``
-    against ``lean_trial`` on the same rows (both evaluating the training and validation rows after every
-    epoch), best of 3 each."""
+    against ``lean_trial`` on the same rows (both with the same history), best of 3 each."""
     from functools import partial
 
     from reglab.custom_model import CustomModel
