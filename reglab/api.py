@@ -162,8 +162,8 @@ def compare(
 
     ``settings`` are :class:`StudySettings`' fields (``grids``, ``folds``, ``seeds``, ``rule``, ``epochs``,
     ``lr``, ``optimizer``, ``batch_size``, ``test_size``, ``test_split``, ``grid_size``, ``penalty_mode``,
-    ``device``, ``params``, ``loss``, ``metric``, ``greater_is_better``, ``num_workers``). ``workers`` starts
-    a local Dask cluster, ``scheduler`` joins one; ``report`` writes the HTML report to that path.
+    ``device``, ``params``, ``loss``, ``metric``, ``greater_is_better``, ``num_workers``, ``history``).
+    ``workers`` starts a local Dask cluster, ``scheduler`` joins one; ``report`` writes the HTML report there.
     """
     kind = settings.pop("_kind", "compare")  # reglab.tune's own study runs through here too
     known = {f.name for f in fields(StudySettings)} - {"data", "target", "impute", "model", "methods"}

@@ -161,8 +161,9 @@ def fresh_name(store: Store, stem: str) -> str:
 STUDY_KEYS = ("kind", "data_fingerprint", "rows", "results_version")
 # Raised when a trial's result changes for the same settings (2: every model kind stacks, each member with its
 # own noise streams; reglab's builders put no bias before batch norm; a Dataset's minibatches come in
-# torch.randperm order). A study begun under another version is not resumed: its trials would not mix.
-RESULTS_VERSION = 2
+# torch.randperm order. 3: an epoch's training loss and metric are the running mean of its minibatches). A
+# study begun under another version is not resumed: its trials would not mix.
+RESULTS_VERSION = 3
 
 
 def stored_settings(

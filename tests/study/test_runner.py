@@ -22,7 +22,7 @@ def test_a_study_stores_its_command_and_resumes_only_under_it(tmp_path):
             **SETTINGS.to_dict(),
             "data_fingerprint": fingerprint,
             "rows": rows,
-            "results_version": 2,
+            "results_version": 3,
         }
         run_study(SETTINGS, store, "t", resume=True, kind="tune")
         with pytest.raises(StoreError, match=r"kind \(stored \"tune\", given \"compare\"\)"):
@@ -32,7 +32,7 @@ def test_a_study_stores_its_command_and_resumes_only_under_it(tmp_path):
 def test_a_study_of_an_earlier_results_version_is_not_resumed_and_is_left_as_it_was(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         store.start_study("old", SETTINGS.to_dict(), resume=False)  # as an earlier reglab stored it
-        with pytest.raises(ValueError, match="results version 1, this reglab's 2.*new study"):
+        with pytest.raises(ValueError, match="results version 1, this reglab's 3.*new study"):
             run_study(SETTINGS, store, "old", resume=True)
         assert store.study("old").settings == SETTINGS.to_dict()
         assert store.trials(store.study("old").id) == []
@@ -42,7 +42,7 @@ def test_a_study_of_this_results_version_resumes_under_another_store_key_set(tmp
     """A study stored without the command, fingerprint or rows (keys an earlier reglab did not keep) but with
     this results version resumes, those keys left out of the comparison."""
     with Store(tmp_path / "s.sqlite") as store:
-        store.start_study("bare", {**SETTINGS.to_dict(), "results_version": 2}, resume=False)
+        store.start_study("bare", {**SETTINGS.to_dict(), "results_version": 3}, resume=False)
         summary = run_study(SETTINGS, store, "bare", resume=True)
         assert store.study("bare").status == "finished"
         assert {"kind", "data_fingerprint", "rows"}.isdisjoint(store.study("bare").settings)
