@@ -28,7 +28,12 @@ def as_tensors(X, y, task: str, device: torch.device, dtype: torch.dtype) -> tup
 
 
 def as_rows(data: tuple | Dataset, task: str, device: torch.device, dtype: torch.dtype) -> Rows:
-    """``(X, y)`` as tensors on ``device``; a torch Dataset as it is (its items move batch by batch)."""
+    """``(X, y)`` as tensors on ``device``; a Dataset read once by ``reglab.cache``, its tensors; any other torch
+    Dataset as it is (its items move batch by batch)."""
+    from reglab.data.cache import CachedDataset
+
+    if isinstance(data, CachedDataset):
+        return as_tensors(data.inputs, data.targets, task, device, dtype)
     return data if isinstance(data, Dataset) else as_tensors(*data, task, device, dtype)
 
 

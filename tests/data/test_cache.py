@@ -61,3 +61,15 @@ def test_a_dataset_too_large_for_memory_is_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(cache_module, "MEMORY_FRACTION", 1e-12)
     with pytest.raises(DataError, match="more than half the available.*pass it uncached"):
         reglab.cache(Items())
+
+
+def test_fit_on_a_cached_dataset_trains_on_its_tensors_as_on_the_dataset():
+    def trained(data):
+        torch.manual_seed(0)
+        model = EmbeddingNet()
+        result = reglab.fit(model, data, config=reglab.FitConfig(epochs=2, batch_size=32, device="cpu"))
+        return [epoch["train_loss"] for epoch in result.history], model.body[0].weight.detach()
+
+    (plain_losses, plain_weight), (cached_losses, cached_weight) = trained(Items()), trained(reglab.cache(Items()))
+    assert cached_losses == pytest.approx(plain_losses, abs=1e-12)
+    assert torch.allclose(cached_weight, plain_weight, atol=1e-12)
