@@ -69,8 +69,8 @@ def study_title(name: str, settings: dict, *details: str) -> str:
     settings, e.g. "compare-digits-1 · digits · train 270 · test 1527 (random 85%, stratified) · 3-fold CV on
     the train rows · 5 seeds · 1se rule"."""
     rows = settings.get("rows") or f"{settings.get('folds', '?')}-fold CV"
-    seeds = settings.get("seeds", "?")
-    items = (name, settings.get("data", "?"), rows, f"{seeds} seed{'s' * (seeds != 1)}", f"{settings.get('rule')} rule")
+    seeds, rule = settings.get("seeds", "?"), settings.get("rule", "1se")
+    items = (name, settings.get("data", "?"), rows, f"{seeds} seed{'s' * (seeds != 1)}", f"{rule} rule")
     return " · ".join((*items, *details))
 
 

@@ -46,7 +46,7 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise DataError(f"unknown task '{self.task}': use one of {', '.join(TASKS)}")
-        X, y = _input_arrays(self.X), np.asarray(self.y)  # a broadcast stand-in stays a view
+        X, y = input_arrays(self.X), np.asarray(self.y)  # a broadcast stand-in stays a view
         lengths = {len(part) if part.ndim else None for part in inputs.parts(X)}
         if y.ndim != 1 or lengths != {len(y)} or not inputs.is_several(X) and X.ndim < 2:
             raise DataError(
@@ -132,7 +132,7 @@ class Dataset:
         return replace(self, X=inputs.take(self.X, idx), y=self.y[idx], test_idx=None)
 
 
-def _input_arrays(X):
+def input_arrays(X):
     """One input as float32; of several, each part as an array: floating-point ones float32, the others
     (integer codes, masks) as they are."""
     if not inputs.is_several(X):

@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from reglab import inputs
-from reglab.data.dataset import TASKS, DataError, Dataset
+from reglab.data.dataset import TASKS, DataError, Dataset, input_arrays
 from reglab.data.tables import frame_dataset
 
 
@@ -296,9 +296,7 @@ def _arrays(X: object, y: np.ndarray, task: str | None) -> Dataset:
             raise DataError(f"the target has a single class {levels[0]!r}: a classifier needs at least two")
         classes = tuple(str(v.item() if hasattr(v, "item") else v) for v in levels)
     with np.errstate(over="ignore"):
-        features = inputs.map_parts(
-            lambda part: part.astype(np.float32) if inputs.is_float(part) or not inputs.is_several(X) else part, X
-        )
+        features = input_arrays(X)
     finite = all(np.isfinite(part).all() for part in inputs.parts(features) if inputs.is_float(part))
     if not finite or not np.isfinite(values).all():
         raise DataError("X and y must be finite numbers (within ±3.4e38): replace NaN and infinite values first")
