@@ -178,10 +178,15 @@ class FitResult:
         return self.history[-1] if self.history else {}
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[float, float]:
     """(mean data loss, metric) over ``rows`` in evaluation mode, as ``config`` defines them (a task name:
     the built-ins)."""
+    return evaluate_outputs(model, rows, config)[:2]
+
+
+@torch.no_grad()
+def evaluate_outputs(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[float, float, Tensor, Tensor]:
+    """``evaluate``'s (loss, metric), with the outputs and targets of the one pass that scored them."""
     config = FitConfig(task=config) if isinstance(config, str) else config
     was_training = model.training
     model.eval()
@@ -191,7 +196,7 @@ def evaluate(model: nn.Module, rows: Rows, config: FitConfig | str) -> tuple[flo
     ]
     model.train(was_training)
     output, y = torch.cat([o for o, _ in pairs]), torch.cat([t for _, t in pairs])
-    return float(config.objective(output, y)), config.score(output, y)
+    return float(config.objective(output, y)), config.score(output, y), output, y
 
 
 def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitConfig) -> float | Tensor:

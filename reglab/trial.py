@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from reglab import inputs
+from reglab.calibration import trial_calibration
 from reglab.custom_model import CustomModel, model_from_dict, output_problem
 from reglab.data import Dataset
 from reglab.data.cache import CachedDataset
@@ -23,7 +24,7 @@ from reglab.methods import Regularization
 from reglab.models import ModelSpec
 from reglab.regularizers.terms import select_parameters
 from reglab.rows import as_rows
-from reglab.training import FitConfig, FitResult, evaluate, fit
+from reglab.training import FitConfig, FitResult, evaluate, evaluate_outputs, fit
 from reglab.weights import weight_histogram, weight_stats
 
 MONITOR_FRACTION = 0.2
@@ -53,7 +54,9 @@ class TrialConfig:
 
 @dataclass
 class TrialResult:
-    """Final scores of a trial (the model's last or restored weights) and its per-epoch history."""
+    """Final scores of a trial (the model's last or restored weights) and its per-epoch history; for
+    classification also the calibration of its evaluation predictions (``Calibration.to_dict()``: NLL, ECE
+    and reliability bins, from the pass that scored ``eval_loss``)."""
 
     outcome: str
     train_loss: float
@@ -67,6 +70,7 @@ class TrialResult:
     epochs: int
     seconds: float
     history: list[dict]
+    eval_calibration: dict | None = None  # None for regression
 
     @property
     def gap(self) -> float:
@@ -222,7 +226,8 @@ def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: Fi
     model = fitted.model
     device, dtype = resolve_device(fit_config.device), next(model.parameters()).dtype
     train_loss, train_metric = evaluate(model, as_rows(train, fit_config.task, device, dtype), fit_config)
-    eval_loss, eval_metric = evaluate(model, as_rows(evaluation, fit_config.task, device, dtype), fit_config)
+    eval_rows = as_rows(evaluation, fit_config.task, device, dtype)
+    eval_loss, eval_metric, output, y = evaluate_outputs(model, eval_rows, fit_config)
     stats = weight_stats(model)
     return TrialResult(
         outcome=fitted.outcome,
@@ -237,4 +242,5 @@ def summarize(fitted: FitResult, train: tuple, evaluation: tuple, fit_config: Fi
         epochs=len(fitted.history),
         seconds=fitted.seconds,
         history=fitted.history,
+        eval_calibration=trial_calibration(output, y, fit_config.task),
     )

@@ -22,6 +22,7 @@ METRIC_FIELDS = (
     "train_metric",
     "eval_loss",
     "eval_metric",
+    "eval_calibration",
     "zeros",
     "weight_norm",
     "units_pruned",

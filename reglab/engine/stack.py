@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from reglab.calibration import trial_calibration
 from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
@@ -256,11 +257,19 @@ class Stack:
 
     def evaluate(self, model: StackedMLP, which: Tensor, rows: RowSet) -> tuple[list[float], list[float]]:
         """Each member's (mean loss, metric) on its own row set ``rows[which[k]]``, in evaluation mode."""
+        return self.evaluate_outputs(model, which, rows)[:2]
+
+    def evaluate_outputs(
+        self, model: StackedMLP, which: Tensor, rows: RowSet
+    ) -> tuple[list[float], list[float], Tensor, Tensor]:
+        """``evaluate``'s (losses, metrics), with the outputs (K, m, c) and targets (K, m) of the one pass that
+        scored them (member k's first ``rows.counts[which[k]]`` rows are its own, the rest padding)."""
         X, length = rows.X, rows.X.shape[1]
         output = torch.cat([model.forward(X[which, r : r + EVAL_ROWS]) for r in range(0, length, EVAL_ROWS)], 1)
         valid = torch.arange(length, device=self.device) < rows.counts[which][:, None]
-        loss, metric = stacked_scores(output, rows.y[which], valid, self.task)
-        return loss.tolist(), metric.tolist()
+        y = rows.y[which]
+        loss, metric = stacked_scores(output, y, valid, self.task)
+        return loss.tolist(), metric.tolist(), output, y
 
     def end_epoch(self, k: int, epoch: int, record: dict) -> bool:
         """Appends the record; True when the member is done (restoring its best weights if it stopped)."""
@@ -280,7 +289,8 @@ class Stack:
     @torch.no_grad()
     def results(self, finished: list[int]) -> list[JobResult]:
         """Final scores of finished members, as ``trial.summarize`` computes them: training and evaluation
-        loss and metric, weight statistics and histogram of their final (or restored) weights."""
+        loss and metric, the evaluation predictions' calibration, weight statistics and histogram of their
+        final (or restored) weights."""
         results = []
         for k, metrics in zip(finished, self.scores(finished) if finished else []):
             member = self.members[k]
@@ -291,12 +301,14 @@ class Stack:
         return results
 
     def scores(self, members: list[int]) -> list[dict]:
-        """Training and evaluation scores and weight statistics of some members' current weights."""
+        """Training and evaluation scores, the evaluation predictions' calibration, and weight statistics of
+        some members' current weights."""
         index = torch.tensor(members, device=self.device)
         model = self.model if len(members) == len(self.members) else self.model.subset(index)
         which = self.data.data_of.index_select(0, index)
         train = self.evaluate(model, which, self.data.train)
-        evaluation = self.evaluate(model, which, self.data.evaluation)
+        evaluation = self.evaluate_outputs(model, which, self.data.evaluation)
+        rows = self.data.evaluation.counts[which].tolist()
         stats = {name: values.tolist() for name, values in weight_stats(model.weights).items()}
         return [
             {
@@ -304,6 +316,9 @@ class Stack:
                 "train_metric": train[1][j],
                 "eval_loss": evaluation[0][j],
                 "eval_metric": evaluation[1][j],
+                "eval_calibration": trial_calibration(
+                    evaluation[2][j, : rows[j]], evaluation[3][j, : rows[j]], self.task
+                ),
                 **{name: values[j] for name, values in stats.items()},
             }
             for j in range(len(members))

@@ -82,8 +82,19 @@ def assert_close(result: JobResult, reference: JobResult, rel: float) -> None:
             _close(result.metrics[key], value, rel, key)
 
 
-def _close(mine: float, theirs: float, rel: float, key: str) -> None:
-    if isinstance(theirs, float) and not math.isfinite(theirs):
+def _close(mine, theirs, rel: float, key: str) -> None:
+    """Numbers within ``rel``; a dict or list of them (a calibration record) value by value; None as None."""
+    if isinstance(theirs, dict):
+        assert set(mine) == set(theirs), key
+        for name in theirs:
+            _close(mine[name], theirs[name], rel, f"{key}.{name}")
+    elif isinstance(theirs, list):
+        assert len(mine) == len(theirs), key
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            _close(a, b, rel, f"{key}[{i}]")
+    elif theirs is None:
+        assert mine is None, key
+    elif isinstance(theirs, float) and not math.isfinite(theirs):
         assert _same(mine, theirs), (key, mine, theirs)
     else:
         assert abs(mine - theirs) <= rel * max(1.0, abs(theirs)), (key, mine, theirs)
