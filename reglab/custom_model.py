@@ -141,6 +141,7 @@ class CustomModel:
         dropout_kind: str = "dropout",
         spatial_dropout: float = 0.0,
         batchnorm: bool = False,
+        drop_path: float = 0.0,
     ) -> nn.Module:
         """A fresh model with its tunable layers' rates set; the data's shape is checked by the trial."""
         if batchnorm:
@@ -149,7 +150,8 @@ class CustomModel:
                 "add nn.BatchNorm1d/2d to your model and compare with and without it as two models"
             )
         model = build_checked(self.builder)
-        return set_rates(model, {RATE_METHODS[dropout_kind]: dropout, "spatial-dropout": spatial_dropout})
+        rates = {RATE_METHODS[dropout_kind]: dropout, "spatial-dropout": spatial_dropout, "drop-path": drop_path}
+        return set_rates(model, rates)
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "name": self.name, "fingerprint": self.fingerprint}

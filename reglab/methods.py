@@ -21,9 +21,13 @@ from torch import Tensor, nn
 
 from reglab.models import DROPOUT_KINDS
 from reglab.regularizers.augment import GaussianNoise, RandomShift
+from reglab.regularizers.averaging import KINDS as AVERAGES
+from reglab.regularizers.averaging import WeightAverage
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.early_stopping import EarlyStopping
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso, Penalty
+from reglab.regularizers.sharpness import SharpnessAware
+from reglab.regularizers.soft_targets import Mixing
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.training import Regularizers
 from reglab.validation import check_count, check_fraction, check_nonnegative, check_positive, check_probability
@@ -131,6 +135,58 @@ METHODS: dict[str, Method] = {
         Method("batchnorm", "batchnorm", _flag, 1, (1,), "batch normalization after hidden layers", log_scale=False),
         Method("augment", "noise", check_nonnegative, 0.1, (0.05, 0.1, 0.2, 0.5), "Gaussian input noise σ"),
         Method("shift", "shift", _patience, 1, (1, 2, 3), "random shifts of signals/images", log_scale=False),
+        Method(
+            "label-smoothing",
+            "label_smoothing",
+            check_probability,
+            0.1,
+            (0.05, 0.1, 0.2, 0.3),
+            "targets (1 − ε)·onehot + ε/K",
+            log_scale=False,
+        ),
+        Method("mixup", "mixup", check_nonnegative, 0.2, (0.1, 0.2, 0.4, 0.8), "mix sample pairs, λ ~ Beta(α, α)"),
+        Method(
+            "cutmix", "cutmix", check_nonnegative, 1.0, (0.25, 0.5, 1.0, 2.0), "paste a partner's box, λ ~ Beta(α, α)"
+        ),
+        Method(
+            "drop-path",
+            "drop_path",
+            check_probability,
+            0.1,
+            (0.05, 0.1, 0.2, 0.3),
+            "drop residual branches per sample (reglab.DropPath)",
+            log_scale=False,
+        ),
+        Method(
+            "sam",
+            "sam",
+            check_nonnegative,
+            0.05,
+            (0.01, 0.02, 0.05, 0.1, 0.2),
+            "sharpness-aware radius ρ (2 passes a step)",
+        ),
+        Method(
+            "sam-adaptive", "sam_adaptive", _flag, 1, (1,), "SAM's ball scaled by |w| (adaptive SAM)", log_scale=False
+        ),
+        Method(
+            "ema",
+            "ema",
+            check_probability,
+            0.99,
+            (0.9, 0.99, 0.999),
+            "score the weights' EMA, decay d",
+            log_scale=False,
+        ),
+        Method(
+            "swa",
+            "swa",
+            check_probability,
+            0.75,
+            (0.5, 0.75),
+            "score the mean weights from this fraction of the epochs on",
+            log_scale=False,
+            stronger="smaller",
+        ),
     ]
 }
 DROPOUT_FIELDS = dict(zip(("dropout", "gaussian_dropout", "dropconnect"), DROPOUT_KINDS))  # field -> dropout_kind
@@ -155,6 +211,14 @@ class Regularization:
     batchnorm: bool = False
     noise: float = 0.0
     shift: int = 0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    drop_path: float = 0.0
+    sam: float = 0.0
+    sam_adaptive: bool = False
+    ema: float = 0.0
+    swa: float = 0.0
     proximal: bool = True  # L1, elastic net, group lasso by proximal steps (exact zeros) or as loss terms
     registered: tuple[tuple[str, float], ...] = ()  # (name, value) of methods registered by the user, sorted
     params: tuple[str, ...] | None = None  # fnmatch patterns of the parameters that penalties, decay and max-norm
@@ -174,6 +238,12 @@ class Regularization:
         if len(active) > 1:
             given = ", ".join(m.name for m in METHODS.values() if m.field in active)
             raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {given}")
+        if self.ema and self.swa:
+            raise ValueError("choose one of ema and swa: a trial is scored with one average of its weights")
+        if (self.ema or self.swa) and self.early_stopping:
+            raise ValueError(
+                "early-stopping restores the best weights, ema and swa score averaged ones: choose one of them"
+            )
 
     @classmethod
     def parse(cls, spec: str) -> Regularization:
@@ -204,6 +274,8 @@ class Regularization:
                 tuned.append(method.name)
         if "l1_ratio" in values and "elasticnet" not in values:
             raise ValueError("l1_ratio is the elastic net's ρ: give it with elasticnet, as in elasticnet+l1_ratio=0.2")
+        if "sam_adaptive" in values and "sam" not in values:
+            raise ValueError("sam-adaptive scales SAM's ball: give it with sam, as in sam=0.5+sam-adaptive")
         return cls(**values, registered=tuple(sorted(registered.items())), tuned=tuple(tuned))
 
     def value(self, name: str) -> object:
@@ -255,6 +327,7 @@ class Regularization:
             "dropout_kind": DROPOUT_FIELDS[kind],
             "spatial_dropout": self.spatial_dropout,
             "batchnorm": self.batchnorm,
+            "drop_path": self.drop_path,
         }
 
     def loop_regularizers(self, model: nn.Module) -> Regularizers:
@@ -283,6 +356,7 @@ class Regularization:
         augment = ([GaussianNoise(self.noise)] if self.noise else []) + (
             [RandomShift(self.shift)] if self.shift else []
         )
+        average = next((WeightAverage(kind, getattr(self, kind)) for kind in AVERAGES if getattr(self, kind)), None)
         return Regularizers(
             penalties=tuple(terms),
             constraints=tuple(constraints),
@@ -292,6 +366,10 @@ class Regularization:
             max_norm_params=chosen,
             early_stopping=EarlyStopping(patience=self.early_stopping) if self.early_stopping else None,
             augment=tuple(augment),
+            label_smoothing=self.label_smoothing,
+            mixing=Mixing(self.mixup, self.cutmix) if self.mixup or self.cutmix else None,
+            sam=SharpnessAware(self.sam, self.sam_adaptive) if self.sam else None,
+            average=average,
         )
 
 

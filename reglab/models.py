@@ -213,9 +213,15 @@ class ModelSpec:
         dropout_kind: str = "dropout",
         spatial_dropout: float = 0.0,
         batchnorm: bool = False,
+        drop_path: float = 0.0,
     ) -> nn.Module:
         """A fresh module for samples of ``input_shape``; options the architecture lacks raise ValueError."""
         shape = _check_widths("input_shape", input_shape)
+        if drop_path:
+            raise ValueError(
+                f"drop-path drops residual branches, and reglab's {self.kind} has none: use your own model "
+                "with a reglab.DropPath() on each residual branch"
+            )
         if self.kind == "linear":
             _reject_option("dropout", dropout, self.kind)
             _reject_option("spatial_dropout", spatial_dropout, self.kind)

@@ -28,8 +28,11 @@ from torch import Tensor, nn
 from reglab.data.dataset import TASKS
 from reglab.devices import resolve_device
 from reglab.noise import seeded_noise
+from reglab.regularizers.averaging import Averages, WeightAverage, apply_average
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.early_stopping import EarlyStopping
+from reglab.regularizers.sharpness import SharpnessAware, ascent
+from reglab.regularizers.soft_targets import Mixing, mix, mixed_loss, smoothed_cross_entropy
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.rows import Rows, as_rows, minibatches, n_rows, ordered_batches
 from reglab.scoring import data_loss, metric
@@ -161,6 +164,18 @@ class Regularizers:
     early_stopping: EarlyStopping | None = None
     augment: Sequence[Callable[[Tensor, torch.Generator], Tensor]] = ()
     constraints: Sequence[object] = ()  # further projections after each step: ``project_(w)`` on their ``params``
+    label_smoothing: float = 0.0  # ε of the cross-entropy's targets (1 − ε)·onehot + ε/K
+    mixing: Mixing | None = None  # mixup and CutMix
+    sam: SharpnessAware | None = None  # each step's gradient taken at SAM's ascent point
+    average: WeightAverage | None = None  # EMA or SWA: the fit ends with the averaged weights
+
+    def check(self, config: FitConfig) -> None:
+        """Refuse, in one line, what these regularizers cannot do with ``config``."""
+        if self.label_smoothing and (config.task != "classification" or config.loss is not None):
+            raise ValueError(
+                "label smoothing smooths the built-in cross-entropy's targets: it needs classification without a "
+                "loss of your own (smooth inside your loss instead)"
+            )
 
 
 @dataclass
@@ -218,6 +233,18 @@ def adam_step_size(exp_avg_sq: Tensor, lr: float | Tensor, step: float, beta2: f
     """Adam's per-entry step η / (√(v / (1 − β₂ᵗ)) + ε) after t steps; η a number, or one per member of
     a stack broadcasting against v."""
     return (exp_avg_sq / (1.0 - beta2**step)).sqrt_().add_(eps).reciprocal_().mul_(lr)
+
+
+def training_loss(
+    config: FitConfig, output: Tensor, y: Tensor, smoothing: float | Tensor | None, lam: Tensor | None
+) -> Tensor:
+    """The data term a step minimizes: the task's loss (with label smoothing ε, the cross-entropy against
+    the smoothed targets), against the mixed targets when the minibatch was mixed with weight λ."""
+
+    def loss(o: Tensor, t: Tensor) -> Tensor:
+        return config.objective(o, t) if smoothing is None else smoothed_cross_entropy(o, t, smoothing)
+
+    return loss(output, y) if lam is None else mixed_loss(loss, output, y, lam, config.task)
 
 
 def fit(
@@ -292,20 +319,34 @@ class _Loop:
         extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
         self.optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
         self.running = RunningMean()  # the epoch's so far
+        regularizers.check(config)
+        self.smoothing = regularizers.label_smoothing or None
+        self.draws: Tensor | None = None  # the mixing draws of every step, set by the loop that knows the steps
+        self.rho = torch.tensor([regularizers.sam.rho]) if regularizers.sam else None
+        average = regularizers.average
+        self.averaged = [t.detach()[None] for t in average.tensors(model)] if average else []
+        self.averages = Averages(self.averaged) if average else None
+        self.include = torch.ones(1, dtype=torch.bool)
 
     def step(self, xb: Tensor, yb: Tensor, step: int) -> bool:
         """One minibatch: loss (with loss-mode terms), decoupled decay, the optimizer's step, proximal steps,
         max-norm and constraints; its data loss and metric join the epoch's ``running`` mean. False,
         changing nothing, when the loss is not finite."""
         config, regularizers = self.config, self.regularizers
+        lam = None
+        if self.draws is not None:
+            regularizers.mixing.check(xb)
+            xb, lam = mix(xb, self.draws[step].to(yb.device))
         output = self.model(xb)
-        data = config.objective(output, yb)
+        data = training_loss(config, output, yb, self.smoothing, lam)
         self.running.add(float(data.detach()), config.score(output.detach(), yb), len(yb))
         loss = data + sum((b.value(step) for b in self.loss_terms), 0.0)
         if not torch.isfinite(loss):
             return False
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if regularizers.sam is not None and not self._sharpness_aware(xb, yb, lam, step):
+            return False
         with torch.no_grad():
             for p in self.decayed:
                 p.mul_(1.0 - config.lr * regularizers.decay)
@@ -318,7 +359,46 @@ class _Loop:
             for constraint, weights in self.constrained:
                 for p in weights:
                     constraint.project_(p.data)
+        if self.averages is not None and regularizers.average.kind == "ema":
+            self.averages.update_(self.averaged, self.include, torch.tensor([regularizers.average.value]))
         return True
+
+    def _sharpness_aware(self, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> bool:
+        """Replace the gradients with those at SAM's ascent point w + e, returning to w (and to batch
+        norm's statistics of the first pass); False, changing nothing, when the objective there is not
+        finite."""
+        sam = self.regularizers.sam
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        kept = [p.detach().clone() for p in params]
+        buffers = [(b, b.clone()) for b in self.model.buffers()]
+        rise = ascent([p.detach()[None] for p in params], [p.grad[None] for p in params], self.rho, sam.adaptive)
+        with torch.no_grad():
+            for p, e in zip(params, rise):
+                p.add_(e[0])
+        output = self.model(xb)
+        loss = training_loss(self.config, output, yb, self.smoothing, lam)
+        loss = loss + sum((b.value(step) for b in self.loss_terms), 0.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+        with torch.no_grad():
+            for p, w in zip(params, kept):
+                p.copy_(w)
+            for b, before in buffers:
+                b.copy_(before)
+        return finite
+
+    def end_epoch(self, epoch: int) -> None:
+        """SWA's update, at the end of each epoch from its start on."""
+        average = self.regularizers.average
+        if self.averages is not None and average.kind == "swa" and epoch >= average.start(self.config.epochs):
+            self.averages.update_(self.averaged, self.include)
+
+    def use_average(self, batches: object) -> None:
+        """The model takes its averaged weights (SWA: batch norm recomputed over ``batches``)."""
+        if self.averages is not None:
+            apply_average(self.model, self.regularizers.average, [v[0] for v in self.averages.values], batches)
 
     def scores(self, rows: Rows, watched: Rows | None) -> dict:
         """The epoch's training loss and metric: the ``running`` mean of its minibatches, or with
@@ -369,6 +449,8 @@ def _fit(
     if stopper is not None:
         stopper.reset()  # one Regularizers may serve several fits: none may restore another's weights
     batch = config.batch_size or n_rows(rows)
+    if regularizers.mixing is not None:
+        loop.draws = regularizers.mixing.draws(config.seed, config.epochs * -(-n_rows(rows) // batch))
     result = FitResult(model)
     step = 0
 
@@ -383,6 +465,7 @@ def _fit(
                 result.outcome = "diverged"
                 break
             step += 1
+        loop.end_epoch(epoch)
         record = loop.record(epoch, step, loop.scores(rows, watched), epoch_start)
         if diverged(record):
             result.outcome = "diverged"
@@ -397,5 +480,7 @@ def _fit(
     if stopper is not None and result.outcome == "completed":
         stopper.restore(model)
         result.best_epoch = stopper.best_epoch
+    if result.outcome == "completed":
+        loop.use_average(ordered_batches(rows, config.task, device, dtype, config.num_workers))
     result.seconds = time.perf_counter() - start
     return result

@@ -34,9 +34,12 @@ from reglab.engine.settings import StackSettings
 from reglab.engine.stacked_optim import StackedAdam, StackedSGD
 from reglab.inputs import map_parts
 from reglab.noise import StackedNoise, seed_noise
-from reglab.rows import EVAL_BATCH, as_tensors
+from reglab.regularizers.averaging import Averages, apply_average
+from reglab.regularizers.sharpness import ascent
+from reglab.regularizers.soft_targets import Mixing, mix
+from reglab.rows import EVAL_BATCH, as_rows, as_tensors, ordered_batches
 from reglab.scoring import metric_value
-from reglab.training import FitResult, RunningMean, _Loop, diverged
+from reglab.training import FitResult, RunningMean, _Loop, diverged, training_loss
 from reglab.trial import build_model, own_random_state, prepare, summarize, target_scale, training_rows
 
 
@@ -139,6 +142,34 @@ class FunctionalStack:
         steps = self.epochs * (-(-self.y.shape[1] // (self.batch or self.y.shape[1])))
         self.settings = StackSettings([m.model for m in self.members], [m.loop for m in self.members], steps)
         self.alive = torch.ones(len(self.members), dtype=torch.bool, device=device)
+        self._recipes([m.loop.regularizers for m in self.members], steps, dtype)
+
+    def _recipes(self, regs: list, steps: int, dtype: torch.dtype) -> None:
+        """The members' label smoothing ε, mixing draws, SAM radius and weight averages as (K, ...) settings
+        (None where no member has one)."""
+
+        def per_member(values: list, dtype: torch.dtype = torch.float64) -> Tensor:
+            return torch.tensor(values, dtype=dtype, device=self.device)
+
+        self.smoothing = (
+            per_member([r.label_smoothing for r in regs], dtype) if any(r.label_smoothing for r in regs) else None
+        )
+        self.draws, self.mixing = None, next((r.mixing for r in regs if r.mixing), None)
+        if self.mixing is not None:
+            draws = [(r.mixing or Mixing()).draws(m.fit.seed, steps) for r, m in zip(regs, self.members)]
+            self.draws = torch.stack(draws, dim=1).to(self.device)  # (steps, K, 4)
+        self.rho = self.adaptive = None
+        if any(r.sam for r in regs):
+            self.rho = per_member([r.sam.rho if r.sam else 0.0 for r in regs], dtype)
+            self.adaptive = per_member([bool(r.sam and r.sam.adaptive) for r in regs], torch.bool)
+        self.averages = [r.average for r in regs]
+        kinds = {a.kind for a in self.averages if a is not None}
+        self.ema = Averages([*self.params, *self.buffers]) if "ema" in kinds else None
+        self.decay = per_member([a.value if a is not None and a.kind == "ema" else 0.0 for a in self.averages])
+        self.swa = Averages(self.params) if "swa" in kinds else None
+        self.swa_start = per_member(
+            [a.start(self.epochs) if a is not None and a.kind == "swa" else self.epochs for a in self.averages]
+        )
 
     def rehearse(self) -> None:
         """The first minibatch's vmapped forward on the meta device (nothing drawn, nothing updated): raises
@@ -169,6 +200,8 @@ class FunctionalStack:
             for i in range(0, n, self.batch or n):
                 self._step(orders[:, i : i + (self.batch or n)], step)
                 step += 1
+            if self.swa is not None:
+                self.swa.update_(self.params, self.alive & (epoch >= self.swa_start))
             scores = self._scores()
             for m, alive, own in zip(self.members, self.alive.tolist(), scores):
                 if not m.done:
@@ -194,14 +227,12 @@ class FunctionalStack:
         if self.augmenting:
             own = [inputs.take(xb, k) for k in range(len(self.members))]
             xb = inputs.stack([m.augmented(x) if m.drawing else x for m, x in zip(self.members, own)])
+        lam = None
+        if self.draws is not None:
+            self.mixing.check(inputs.take(xb, 0))
+            xb, lam = vmap(mix)(xb, self.draws[step])
         kept = [b.clone() for b in self.buffers]  # a dead member's buffers stay as its last step left them
-        state = {
-            **dict(zip(self.names, self.params)),
-            **dict(zip(self.buffer_names, self.buffers)),
-            **self.noise.draw(inputs.take(xb, 0), [m.drawing for m in self.members]),
-        }
-        output = self._forward(state, xb)
-        data = vmap(self.members[0].fit.objective)(output, yb)
+        data, output = self._objective(xb, yb, lam, self.buffers)
         objective = data + self.settings.penalty(self.params, step)
         was_alive, self.alive = self.alive, self.alive & torch.isfinite(objective)
         metric = vmap(lambda o, t: metric_value(o, t, self.task))(output.detach(), yb)
@@ -209,6 +240,8 @@ class FunctionalStack:
         for p in self.params:
             p.grad = None
         torch.where(self.alive, objective, 0.0).sum().backward()
+        if self.rho is not None:
+            self._sharpness_aware(xb, yb, lam, step)
         live = self.alive.to(torch.float64)
         with torch.no_grad():
             for b, before in zip(self.buffers, kept):
@@ -218,6 +251,43 @@ class FunctionalStack:
             self.optimizer.step(grads, live)
             self.settings.prox_(self.params, self.optimizer, step, live)
             self.settings.project_(self.params, self.alive)
+        if self.ema is not None:
+            self.ema.update_([*self.params, *self.buffers], self.alive & (self.decay > 0), self.decay)
+
+    def _objective(self, xb: object, yb: Tensor, lam: Tensor | None, buffers: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """Every member's data term (K,) (``training.training_loss`` with its own ε and λ) and output, by a
+        forward on the stacked parameters and ``buffers`` with noise freshly drawn by the members' layers."""
+        state = {
+            **dict(zip(self.names, self.params)),
+            **dict(zip(self.buffer_names, buffers)),
+            **self.noise.draw(inputs.take(xb, 0), [m.drawing for m in self.members]),
+        }
+        output = self._forward(state, xb)
+        fit = self.members[0].fit
+        dims = (0, 0, None if self.smoothing is None else 0, None if lam is None else 0)
+        data = vmap(lambda o, t, e, mixed: training_loss(fit, o, t, e, mixed), in_dims=dims)(
+            output, yb, self.smoothing, lam
+        )
+        return data, output
+
+    def _sharpness_aware(self, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> None:
+        """Every member's gradient replaced by the one at its SAM ascent point (``sharpness.ascent`` with its
+        own ρ), returning to its weights; batch norm keeps the first pass's statistics. A member whose
+        objective is not finite there leaves ``alive``."""
+        grads = [torch.where(along(self.alive, p), p.grad, 0.0) for p in self.params]
+        kept = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, e in zip(self.params, ascent([p.detach() for p in self.params], grads, self.rho, self.adaptive)):
+                p.add_(e)
+        data, _ = self._objective(xb, yb, lam, [b.clone() for b in self.buffers])
+        objective = data + self.settings.penalty(self.params, step)
+        self.alive = self.alive & torch.isfinite(objective)
+        for p in self.params:
+            p.grad = None
+        torch.where(self.alive, objective, 0.0).sum().backward()
+        with torch.no_grad():
+            for p, w in zip(self.params, kept):
+                p.copy_(w)
 
     def _record(self, m: Member, epoch: int, step: int, scores: dict, started: float, start: float, on_result) -> None:
         record = m.loop.record(epoch, step, scores, started)
@@ -262,9 +332,20 @@ class FunctionalStack:
         if m.stopper is not None and m.result.outcome == "completed":
             m.stopper.restore(m.model)
             m.result.best_epoch = m.stopper.best_epoch
+        k = self.members.index(m)
+        average = self.averages[k]
+        if average is not None and m.result.outcome == "completed":
+            averages = self.ema if average.kind == "ema" else self.swa
+            rows = as_rows(m.train, self.task, self.device, self.params[0].dtype)
+            apply_average(
+                m.model,
+                average,
+                [v[k] for v in averages.values],
+                ordered_batches(rows, self.task, self.device, self.params[0].dtype),
+            )
         m.result.seconds = time.perf_counter() - start
         m.done = True
-        self.alive[self.members.index(m)] = False  # its weights are its result now
+        self.alive[k] = False  # its weights are its result now
         result = summarize(m.result, m.train, m.evaluation, m.fit)
         metrics = {name: getattr(result, name) for name in METRIC_FIELDS}
         on_result(

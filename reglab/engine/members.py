@@ -46,6 +46,9 @@ def unstacked_reason(dataset: Dataset, job: Job) -> str | None:
         (reg.noise or reg.shift, "augmentation"),
         (reg.registered, "a registered method"),
         (reg.params, "parameter patterns"),
+        (reg.label_smoothing or reg.mixup or reg.cutmix, "soft targets"),
+        (reg.sam, "sharpness-aware steps"),
+        (reg.ema or reg.swa, "weight averaging"),
         (fit.loss is not None or fit.metric is not None, "a loss or metric of its own"),
     ]
     found = [why for applies, why in reasons if applies]
@@ -76,7 +79,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
     """What the members of one ``torch.func`` stack share: the model and the layers its regularization
     puts in it (reglab's builders add a dropout layer only for p > 0; a user's model keeps its layers and
     only their rates change), the data's shape, the task, the optimizer family, epochs, minibatch size,
-    history, training and monitored rows, dtype and device."""
+    history, whether a step is sharpness-aware, training and monitored rows, dtype and device."""
     fit, model = job.config.fit, job.config.model
     fit_rows, monitor_rows = split_rows(dataset, job)
     options = job.config.regularization.model_options()
@@ -91,6 +94,7 @@ def functional_key(dataset: Dataset, job: Job) -> tuple:
         fit.epochs,
         fit.batch_size,
         fit.history,
+        job.config.regularization.sam > 0,  # two passes a step
         len(fit_rows),
         len(monitor_rows),  # scored together after every epoch
         torch.get_default_dtype(),

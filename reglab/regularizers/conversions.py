@@ -9,6 +9,7 @@ Each conversion follows from the other library's documented objective:
 - scikit-learn ``ElasticNet(alpha=a, l1_ratio=r)``: likewise  → λ = 2a, ρ = r
 - scikit-learn ``Ridge(alpha=a)``: ‖y−Xw‖² + a‖w‖², divided by n → λ = 2a/n
 - scikit-learn ``LogisticRegression(C=c)``: c Σ loss + R(w), divided by c·n → λ = 1/(c·n)
+- label smoothing ε'/(K − 1) on each wrong class (another convention in some code) → ε = ε'·K/(K − 1)
 """
 
 from __future__ import annotations
@@ -48,3 +49,14 @@ def to_sklearn_ridge(strength: float, n_samples: int) -> float:
 
 def from_sklearn_logistic(C: float, n_samples: int) -> float:
     return 1.0 / (check_positive("C", C) * check_positive("n_samples", n_samples))
+
+
+def from_off_target_smoothing(epsilon: float, n_classes: int) -> float:
+    """reglab's (and PyTorch's, Keras's) label smoothing ε for code that gives the true class 1 − ε' and
+    each of the K − 1 other classes ε'/(K − 1): equal off-target mass ε/K = ε'/(K − 1) gives ε = ε'·K/(K − 1)
+    (the true class then gets 1 − ε + ε/K = 1 − ε')."""
+    if n_classes < 2:
+        raise ValueError(
+            f"Invalid value for argument n_classes: expected at least 2. Received: n_classes={n_classes!r}"
+        )
+    return check_fraction("epsilon", epsilon) * n_classes / (n_classes - 1)

@@ -9,6 +9,7 @@ dropout              x · m / q,  m ~ Bernoulli(q) per element     Srivastava et
 gaussian dropout     x · ε,  ε ~ N(1, σ²),  σ² = p / q            Srivastava et al. 2014, section 10
 spatial dropout      x · m / q,  one m per sample and channel     Tompson et al. 2015 (CVPR)
 DropConnect          (W · M / q) x + b,  M ~ Bernoulli(q) on W    Wan et al. 2013 (ICML)
+drop path            x · m / q,  one m per sample                 Huang et al. 2016 (ECCV)
 ===================  ===========================================  ======================================
 
 Every noise has mean 1 (E[m / q] = 1, E[ε] = 1), so E[output] equals the evaluation output and every layer
@@ -88,6 +89,20 @@ def spatial_dropout(x: Tensor, p: float, training: bool, generator: torch.Genera
     if not training or p == 0:
         return x
     return x * _inverted_mask(mask_shape, 1.0 - p, x, generator)
+
+
+def drop_path(x: Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
+    """Stochastic depth on a residual branch: x · m / (1 − p), one m ~ Bernoulli(1 − p) per sample, so a
+    dropped sample's branch adds nothing (timm's ``drop_path`` with ``scale_by_keep``)."""
+    p = check_probability("p", p)
+    if not training or p == 0:
+        return x
+    return x * _inverted_mask(sample_shape(x.shape), 1.0 - p, x, generator)
+
+
+def sample_shape(shape: torch.Size) -> tuple[int, ...]:
+    """(N, 1, ...): one mask entry per sample of x with shape (N, ...)."""
+    return (shape[0], *(1,) * (len(shape) - 1))
 
 
 def channel_shape(shape: torch.Size) -> tuple[int, ...]:
@@ -190,6 +205,23 @@ class SpatialDropout(_DropoutModule):
         return channel_shape(x.shape)
 
 
+class DropPath(_DropoutModule):
+    r"""Stochastic depth for a residual branch: :math:`y_n = x_n m_n / (1 - p)`, one
+    :math:`m_n \sim \mathrm{Bernoulli}(1 - p)` per sample; put it on the branch, ``x + DropPath()(f(x))``,
+    so a dropped sample skips the block. The identity in evaluation. Without ``p`` it is tunable (the
+    ``drop-path`` method sets it).
+
+    Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016; the per-sample form of timm's ``DropPath``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        noise = self.handed_in()
+        return drop_path(x, self.p, self.training, self.generator) if noise is None else x * noise
+
+    def noise_shape(self, x: Tensor) -> tuple[int, ...]:
+        return sample_shape(x.shape)
+
+
 class DropConnectLinear(_NoiseLayer, nn.Linear):
     r"""A linear layer whose weights are dropped: :math:`y = (W \odot M / (1 - p))\,x + b`.
 
@@ -265,6 +297,7 @@ DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
     Dropout,
     GaussianDropout,
     SpatialDropout,
+    DropPath,
     DropConnectLinear,
     DropConnect,
     nn.Dropout,
@@ -284,6 +317,7 @@ TUNABLE_LAYERS: dict[type[nn.Module], tuple[str, str]] = {  # layer -> (the meth
     GaussianDropout: ("gaussian-dropout", "reglab.GaussianDropout()"),
     SpatialDropout: ("spatial-dropout", "reglab.SpatialDropout()"),
     DropConnect: ("dropconnect", "reglab.DropConnect(nn.Linear(...))"),
+    DropPath: ("drop-path", "reglab.DropPath()"),
 }
 
 

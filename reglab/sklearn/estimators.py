@@ -51,6 +51,13 @@ STRENGTHS = (
     "maxnorm",
     "early_stopping",
     "noise",
+    "label_smoothing",
+    "mixup",
+    "cutmix",
+    "drop_path",
+    "sam",
+    "ema",
+    "swa",
 )
 METHOD_OF = {method.field: method.name for method in METHODS.values()}  # parameter -> method name in a spec
 SEED_LIMIT = 2**32
@@ -80,6 +87,13 @@ class RegularizedNet(BaseEstimator):
         maxnorm=None,
         early_stopping=None,
         noise=None,
+        label_smoothing=None,
+        mixup=None,
+        cutmix=None,
+        drop_path=None,
+        sam=None,
+        ema=None,
+        swa=None,
         optimizer=FitConfig.optimizer,
         learning_rate=FitConfig.lr,
         momentum=FitConfig.momentum,
@@ -106,6 +120,13 @@ class RegularizedNet(BaseEstimator):
         self.maxnorm = maxnorm
         self.early_stopping = early_stopping
         self.noise = noise
+        self.label_smoothing = label_smoothing
+        self.mixup = mixup
+        self.cutmix = cutmix
+        self.drop_path = drop_path
+        self.sam = sam
+        self.ema = ema
+        self.swa = swa
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.momentum = momentum
