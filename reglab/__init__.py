@@ -48,6 +48,9 @@ _MODULES = {  # public name -> the module that defines it
     "TrialConfig": "reglab.trial",
     "TrialResult": "reglab.trial",
     "run_trial": "reglab.trial",
+    "Calibration": "reglab.calibration",
+    "Reliability": "reglab.calibration",
+    "score_calibration": "reglab.calibration",
 }
 
 __all__ = list(_MODULES)

@@ -7,6 +7,9 @@ Bayesian Approximation", ICML 2016):
   H = −Σ_k p̄_k log p̄_k (0 log 0 = 0);
 - regression: the mean and std over passes of f_t(x); no entropy.
 
+p̄ is scored like any classifier's probabilities: ``prediction.calibration(y)`` gives its NLL, ECE and
+reliability bins (``reglab.calibration``).
+
 Standard deviations divide by T. Only dropout-family modules draw noise; every other module, batch norm
 included, runs in evaluation mode, so running statistics are neither used from the batch nor updated.
 """
@@ -21,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from reglab import inputs
+from reglab.calibration import BINS, Calibration, score_calibration
 from reglab.data.dataset import TASKS
 from reglab.regularizers.dropout import DROPOUT_MODULES
 from reglab.validation import check_count
@@ -33,6 +37,12 @@ class MCPrediction:
     mean: Tensor  # p̄ (N, K) for classification; mean output for regression
     std: Tensor  # standard deviation over passes, same shape as ``mean``
     entropy: Tensor | None  # −Σ_k p̄_k log p̄_k, shape (N,); None for regression
+
+    def calibration(self, y: Tensor, bins: int = BINS) -> Calibration:
+        """NLL, ECE and reliability bins of the predictive probabilities p̄ for labels ``y`` (N,)."""
+        if self.entropy is None:
+            raise ValueError("calibration scores class probabilities: this is a regression prediction")
+        return score_calibration(self.mean, y, bins)
 
 
 @contextmanager
