@@ -73,7 +73,8 @@ class Study:
 
     def to_frame(self):
         """A pandas DataFrame, one row per method: chosen strengths, train and test means, the test interval,
-        gap, zeros, weight norm, units pruned, the paired p-value against none and the outcome."""
+        the test NLL and ECE (mean and sd over seeds; NaN for regression), gap, zeros, weight norm, units
+        pruned, the paired p-value against none and the outcome."""
         import pandas as pd
 
         rows = []
@@ -88,6 +89,10 @@ class Study:
                     "test_sd": m.test_metric.sd,
                     "test_low": m.test_metric.low,
                     "test_high": m.test_metric.high,
+                    "test_nll": m.test_nll.mean,
+                    "test_nll_sd": m.test_nll.sd,
+                    "test_ece": m.test_ece.mean,
+                    "test_ece_sd": m.test_ece.sd,
                     "gap": m.gap.mean,
                     "zeros": m.zeros,
                     "weight_norm": m.weight_norm,

@@ -75,12 +75,16 @@ def study_title(name: str, settings: dict, *details: str) -> str:
 
 
 def comparison_table(summary: StudySummary, title: str) -> Table:
-    """One row per method; a chosen point of several knobs wraps between them rather than being cut short."""
+    """One row per method; a chosen point of several knobs wraps between them rather than being cut short. A
+    classification study also shows the test predictions' NLL and ECE (mean ± sd over seeds)."""
     metric = {"accuracy": "accuracy", "r2": "R²"}.get(summary.metric, summary.metric)
+    calibrated = summary.task == "classification"
     table = Table(title=title)
     table.add_column("method", overflow="fold")
     table.add_column("chosen", overflow="fold")
-    for column in (f"train {metric}", f"test {metric}", "95% CI", "gap", "zeros", "pruned", "‖w‖", "vs none"):
+    calibration = ("NLL", "ECE") if calibrated else ()
+    columns = (f"train {metric}", f"test {metric}", "95% CI", *calibration, "gap", "zeros", "pruned", "‖w‖", "vs none")
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_column("outcome")
     for m in summary.methods:
@@ -95,6 +99,7 @@ def comparison_table(summary: StudySummary, title: str) -> Table:
             _pm(m.train_metric.mean, m.train_metric.sd),
             _pm(m.test_metric.mean, m.test_metric.sd),
             _ci(m.test_metric.low, m.test_metric.high),
+            *((_pm(m.test_nll.mean, m.test_nll.sd), _pm(m.test_ece.mean, m.test_ece.sd)) if calibrated else ()),
             f"{m.gap.mean:+.4f}" if math.isfinite(m.gap.mean) else "—",
             f"{m.zeros:.1%}" if math.isfinite(m.zeros) else "—",
             f"{m.units_pruned:.1f}" if math.isfinite(m.units_pruned) else "—",

@@ -23,7 +23,8 @@ class Interval:
     high: float
 
     @classmethod
-    def from_dict(cls, stored: dict | None) -> Interval:
+    def from_dict(cls, stored: dict | None = None) -> Interval:
+        """A stored interval; a missing one (None) is all NaN."""
         stored = stored or {}
         return cls(*(number(stored.get(k)) for k in ("mean", "sd", "low", "high")))
 
@@ -62,6 +63,8 @@ class MethodSummary:
     test_values: list[float]  # per seed, NaN where a run diverged or failed
     vs_baseline: Paired | None = None
     curves: list[dict] = field(default_factory=list)  # per seed: values, mean, se, best, one_se, labels
+    test_nll: Interval = field(default_factory=Interval.from_dict)  # classification: the test NLL over seeds
+    test_ece: Interval = field(default_factory=Interval.from_dict)  # and the test ECE; NaN for regression
 
     @property
     def chosen_label(self) -> str:
@@ -85,6 +88,8 @@ class MethodSummary:
             test_values=[number(v) for v in stored.get("test_values") or []],
             vs_baseline=Paired.from_dict(stored.get("vs_baseline")),
             curves=list(stored.get("curves") or []),
+            test_nll=Interval.from_dict(stored.get("test_nll")),
+            test_ece=Interval.from_dict(stored.get("test_ece")),
         )
 
 

@@ -110,6 +110,7 @@ def _summarize_method(
     metric = [r.metrics.get("eval_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]
     train = [r.metrics.get("train_metric", math.nan) if r and r.status == "completed" else math.nan for r in tests]
     done = [r for r in tests if r is not None and r.status == "completed"]
+    calibration = [r.metrics.get("eval_calibration") or {} for r in done]  # none for regression, or stored before
     bad = ["missing" if r is None else r.status for r in tests if r is None or r.status != "completed"]
     outcome = "completed" if not bad else f"{max(set(bad), key=bad.count)} {len(bad)}/{len(tests)}"
     return MethodSummary(
@@ -124,6 +125,8 @@ def _summarize_method(
         outcome=outcome,
         test_values=metric,
         curves=curves,
+        test_nll=interval([c.get("nll") for c in calibration], (0.0, math.inf)),
+        test_ece=interval([c.get("ece") for c in calibration], (0.0, 1.0)),
     )
 
 
