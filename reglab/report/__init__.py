@@ -1,5 +1,5 @@
 """A stored study as one self-contained HTML page: comparison with intervals, validation and learning
-curves, weight histograms, regularization paths, settings and how to reproduce them.
+curves, weight histograms, reliability diagrams, regularization paths, settings and how to reproduce them.
 
 The report reads only the store (it trains nothing, needs no PyTorch, and changes nothing in the file).
 matplotlib is imported when figures are drawn, not with this package.
@@ -29,6 +29,7 @@ def draw_figures(data: ReportData) -> dict:
         learning_figure,
         palette,
         path_figure,
+        reliability_figure,
         validation_figure,
     )
 
@@ -44,6 +45,8 @@ def draw_figures(data: ReportData) -> dict:
         found["learning-curves"] = learning_figure(data.learning, colours, training_curve(data.settings))
     if any(h.counts for h in data.histograms):
         found["weight-histograms"] = histogram_figure(data.histograms, colours)
+    if any(d.bins is not None for d in data.reliability):
+        found["reliability"] = reliability_figure(data.reliability, colours)
     if data.path is not None:
         found["regularization-path"] = path_figure(data.path)
     return found

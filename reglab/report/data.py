@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
+from reglab.calibration import Reliability
 from reglab.results import StudySummary, number
 from reglab.store import Store, StudyRecord, TrialRecord
 
@@ -75,6 +76,15 @@ class WeightHistogram:
 
 
 @dataclass(frozen=True)
+class ReliabilityDiagram:
+    """A method's test predictions at its chosen configuration, every seed's pooled into one set of bins."""
+
+    method: str
+    seeds: int  # test trials pooled
+    bins: Reliability | None  # None without a stored calibration (regression, or stored before)
+
+
+@dataclass(frozen=True)
 class RegularizationPath:
     penalty: str
     strengths: tuple[float, ...]
@@ -121,6 +131,7 @@ class ReportData:
     grids: tuple[ValidationGrid, ...]
     learning: tuple[LearningCurve, ...]
     histograms: tuple[WeightHistogram, ...]
+    reliability: tuple[ReliabilityDiagram, ...]
     path: RegularizationPath | None
     run: RunInfo
     command: tuple[str, ...]  # the program and then one flag (with its value) per item
@@ -148,6 +159,7 @@ def read_report(store: Store, name: str) -> ReportData:
         grids=validation_grids(summary),
         learning=tuple(learning_curve(m, tests[m], store.history, study.settings.get("epochs")) for m in methods),
         histograms=tuple(weight_histogram(m, tests[m]) for m in methods),
+        reliability=tuple(reliability_diagram(m, summary, trials) for m in methods),
         path=regularization_path(stored),
         run=run_info(study, trials),
         command=reproduce_command(kind, study.settings),
@@ -297,6 +309,25 @@ def weight_histogram(method: str, trial: TrialRecord | None) -> WeightHistogram:
         int(stored.get("exact_zeros", 0)),
         int(trial.metrics.get("units_pruned", 0)),
     )
+
+
+def reliability_diagram(method: str, summary: StudySummary | None, trials: list[TrialRecord]) -> ReliabilityDiagram:
+    """The reliability bins of ``method``'s completed test trials, each at the point its seed chose, pooled
+    over seeds (``Reliability.pooled``)."""
+    chosen = next((m.chosen for m in summary.methods if m.method == method), []) if summary is not None else []
+    runs = [
+        t
+        for t in trials
+        if t.method == method
+        and t.stage == "test"
+        and t.status == "completed"
+        and (t.metrics.get("eval_calibration") or {}).get("bins")
+        and (t.seed >= len(chosen) or t.config.get("point") == chosen[t.seed])
+    ]
+    if not runs:
+        return ReliabilityDiagram(method, 0, None)
+    bins = [Reliability.from_dict(t.metrics["eval_calibration"]["bins"]) for t in runs]
+    return ReliabilityDiagram(method, len(runs), Reliability.pooled(bins))
 
 
 def regularization_path(summary: dict) -> RegularizationPath | None:

@@ -17,7 +17,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from reglab.report.data import LearningCurve, RegularizationPath, ValidationCurve, ValidationGrid, WeightHistogram
+from reglab.report.data import (
+    LearningCurve,
+    RegularizationPath,
+    ReliabilityDiagram,
+    ValidationCurve,
+    ValidationGrid,
+    WeightHistogram,
+)
 from reglab.results import BASELINE, StudySummary
 
 BASELINE_COLOUR = "#4d4d4d"
@@ -57,6 +64,8 @@ DIVERGED_CELL = "#bbbbbb"
 STOPPED = {"linewidth": 0.9, "linestyle": "-."}
 DIVERGED = {"color": "#d62728", "linewidth": 1.2, "linestyle": ":"}
 RESTORED = {"marker": "*", "markersize": 10, "linestyle": "none"}
+BIN_MEAN = {"marker": "o", "markersize": 4, "linestyle": "none"}
+DIAGONAL = {"color": "black", "linewidth": 0.8, "linestyle": "--"}
 
 
 def literal(text: str) -> str:
@@ -289,6 +298,60 @@ def histogram_figure(histograms: tuple[WeightHistogram, ...], colours: dict[str,
                 fontsize=8,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
             )
+    return figure
+
+
+def reliability_figure(diagrams: tuple[ReliabilityDiagram, ...], colours: dict[str, str]) -> Figure:
+    """Accuracy against confidence per bin of each method's pooled test predictions: a bar of the bin's
+    accuracy over its confidence range, a point at (mean confidence, accuracy), the diagonal of perfect
+    calibration; the pooled ECE and the number of predictions annotated."""
+    with style():
+        figure, grid = _grid(len(diagrams), 3.0)
+        for axes, diagram in zip(grid, diagrams):
+            colour = colours[diagram.method]
+            axes.set_title(literal(diagram.method), color=colour)
+            axes.set_xlabel("confidence (max probability)")
+            axes.set_ylabel("accuracy")
+            if diagram.bins is None:
+                _empty(axes, "no calibration stored")
+                continue
+            bins = diagram.bins
+            width = 1.0 / len(bins.counts)
+            filled = [b for b, n in enumerate(bins.counts) if n]
+            axes.bar(
+                [b * width for b in filled],
+                [bins.accuracy[b] for b in filled],
+                width=width,
+                align="edge",
+                color=colour,
+                alpha=0.35,
+                edgecolor=colour,
+            )
+            axes.plot(
+                [bins.confidence[b] for b in filled], [bins.accuracy[b] for b in filled], color=colour, **BIN_MEAN
+            )
+            axes.plot([0, 1], [0, 1], **DIAGONAL)
+            axes.set_xlim(0, 1)
+            axes.set_ylim(0, 1)
+            axes.set_aspect("equal")
+            seeds = f"{diagram.seeds} seed{'s' * (diagram.seeds != 1)}"
+            axes.text(
+                0.03,
+                0.97,
+                f"ECE {bins.ece:.3f}\n{sum(bins.counts):,} predictions, {seeds}",
+                transform=axes.transAxes,
+                va="top",
+                fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+            )
+        _key(
+            figure,
+            [
+                ("accuracy of the bin", {"linewidth": 8, "alpha": 0.35}),
+                ("(mean confidence, accuracy)", BIN_MEAN),
+                ("perfect calibration", DIAGONAL),
+            ],
+        )
     return figure
 
 

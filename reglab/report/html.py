@@ -116,6 +116,18 @@ def page(data: ReportData, figures: dict[str, str], colours: dict[str, str]) -> 
                 "what L1's proximal steps produce; group lasso removes whole units.",
             )
         )
+    if "reliability" in figures:
+        parts.append(
+            _section(
+                "Calibration",
+                figures["reliability"],
+                "Reliability diagrams: each method's test predictions at its chosen configuration, every seed's "
+                "pooled, in 15 equal-width bins of confidence (the largest predicted probability). A bar is the "
+                "accuracy of its bin, a point its mean confidence against that accuracy; a calibrated model's "
+                "points lie on the diagonal, an overconfident one's below it. ECE = Σ_b (n_b/N) |acc_b − conf_b| "
+                "of the pooled bins; the table above gives each seed's mean test NLL and ECE.",
+            )
+        )
     if data.path is not None:
         parts.append(
             _section(
@@ -177,7 +189,9 @@ def comparison_caption(data: StudySummary) -> str:
 def comparison_table(data: StudySummary, colours: dict[str, str]) -> str:
     metric = _metric(data)
     pruned = any(m.units_pruned > 0 for m in data.methods)
-    head = ["method", "chosen", f"train {metric}", f"test {metric}", "95% interval", "gap", "zeros", "‖w‖"]
+    calibrated = data.task == "classification"
+    head = ["method", "chosen", f"train {metric}", f"test {metric}", "95% interval"]
+    head += ["test NLL", "test ECE"] * calibrated + ["gap", "zeros", "‖w‖"]
     head += ["units pruned"] * pruned + ["vs none (paired, 95% interval)", "p"] * bool(data.baseline) + ["outcome"]
     rows = []
     for m in data.methods:
@@ -187,6 +201,7 @@ def comparison_table(data: StudySummary, colours: dict[str, str]) -> str:
             _td(_num(m.train_metric.mean)),
             _td(_num(m.test_metric.mean)),
             _td(_interval(m.test_metric)),
+            *((_td(_pm(m.test_nll)), _td(_pm(m.test_ece))) if calibrated else ()),
             _td(_signed(m.gap.mean)),
             _td(_percent(m.zeros)),
             _td(_num(m.weight_norm, 2)),
@@ -335,6 +350,11 @@ def _finite(value) -> bool:
 
 def _num(value, digits: int = 4, kind: str = "f") -> str:
     return f"{value:.{digits}{kind}}" if _finite(value) else "—"
+
+
+def _pm(estimate) -> str:
+    """Mean ± sd over seeds."""
+    return f"{estimate.mean:.4f} ± {estimate.sd:.4f}" if _finite(estimate.sd) else _num(estimate.mean)
 
 
 def _signed(value) -> str:
