@@ -277,9 +277,7 @@ def histogram_figure(histograms: tuple[WeightHistogram, ...], colours: dict[str,
         figure, grid = _grid(len(histograms), 2.4)
         for axes, hist in zip(grid, histograms):
             colour = colours[hist.method]
-            axes.set_title(literal(hist.method), color=colour)
-            axes.set_xlabel("weight (clipped to the end bins)")
-            axes.set_ylabel("count")
+            _label(axes, hist.method, colour, "weight (clipped to the end bins)", "count")
             if not hist.counts:
                 _empty(axes, f"no weights ({hist.status})")
                 continue
@@ -309,9 +307,7 @@ def reliability_figure(diagrams: tuple[ReliabilityDiagram, ...], colours: dict[s
         figure, grid = _grid(len(diagrams), 3.0)
         for axes, diagram in zip(grid, diagrams):
             colour = colours[diagram.method]
-            axes.set_title(literal(diagram.method), color=colour)
-            axes.set_xlabel("confidence (max probability)")
-            axes.set_ylabel("accuracy")
+            _label(axes, diagram.method, colour, "confidence (max probability)", "accuracy")
             if diagram.bins is None:
                 _empty(axes, "no calibration stored")
                 continue
@@ -414,6 +410,13 @@ def _key(figure: Figure, entries: list[tuple[str, dict]]) -> None:
     if entries:
         handles = [Line2D([], [], **{"color": "black", **look}) for _, look in entries]
         figure.legend(handles, [label for label, _ in entries], loc="outside lower center", ncols=min(len(entries), 7))
+
+
+def _label(axes, method: str, colour: str, x: str, y: str) -> None:
+    """A method's panel: its name as the title, in its colour, and the axes' labels."""
+    axes.set_title(literal(method), color=colour)
+    axes.set_xlabel(x)
+    axes.set_ylabel(y)
 
 
 def _empty(axes, text: str) -> None:
