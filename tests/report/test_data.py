@@ -61,6 +61,8 @@ def test_the_typed_summary_round_trips_through_the_store_format(store_path: Path
     typed = StudySummary.from_dict(summary)
     assert StudySummary.from_dict(typed.to_dict()) == typed
     stored = {k: v for k, v in typed.to_dict().items() if k not in ("tied", "greater_is_better")}  # newer keys
+    newer = ("test_nll", "test_ece")  # of each method, NaN where the stored summary has none
+    stored["methods"] = [{k: v for k, v in m.items() if k not in newer} for m in stored["methods"]]
     assert stored == {k: v for k, v in summary.items()}
 
 
