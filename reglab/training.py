@@ -322,11 +322,15 @@ class _Loop:
         regularizers.check(config)
         self.smoothing = regularizers.label_smoothing or None
         self.draws: Tensor | None = None  # the mixing draws of every step, set by the loop that knows the steps
-        self.rho = torch.tensor([regularizers.sam.rho]) if regularizers.sam else None
+        device = next(model.parameters()).device  # ρ, d and the flags in float64 beside the weights
+        self.rho = (
+            torch.tensor([regularizers.sam.rho], dtype=torch.float64, device=device) if regularizers.sam else None
+        )
         average = regularizers.average
         self.averaged = [t.detach()[None] for t in average.tensors(model)] if average else []
         self.averages = Averages(self.averaged) if average else None
-        self.include = torch.ones(1, dtype=torch.bool)
+        self.include = torch.ones(1, dtype=torch.bool, device=device)
+        self.decay = torch.tensor([average.value], dtype=torch.float64, device=device) if average else None
 
     def step(self, xb: Tensor, yb: Tensor, step: int) -> bool:
         """One minibatch: loss (with loss-mode terms), decoupled decay, the optimizer's step, proximal steps,
@@ -360,7 +364,7 @@ class _Loop:
                 for p in weights:
                     constraint.project_(p.data)
         if self.averages is not None and regularizers.average.kind == "ema":
-            self.averages.update_(self.averaged, self.include, torch.tensor([regularizers.average.value]))
+            self.averages.update_(self.averaged, self.include, self.decay)
         return True
 
     def _sharpness_aware(self, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> bool:
