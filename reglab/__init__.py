@@ -25,6 +25,7 @@ _MODULES = {  # public name -> the module that defines it
     "Dropout": "reglab.regularizers.dropout",
     "GaussianDropout": "reglab.regularizers.dropout",
     "SpatialDropout": "reglab.regularizers.dropout",
+    "DropPath": "reglab.regularizers.dropout",
     "EarlyStopping": "reglab.regularizers.early_stopping",
     "MCPrediction": "reglab.regularizers.mc_dropout",
     "mc_predict": "reglab.regularizers.mc_dropout",

@@ -170,7 +170,8 @@ def build_model(dataset: Dataset, config: TrialConfig) -> torch.nn.Module:
 def check_setup(dataset: Dataset, config: TrialConfig) -> None:
     """Raise at once the ``ValueError`` that training ``config`` on ``dataset`` would end in: a model option
     its architecture has no layer for (spatial dropout in an MLP, dropout in a model without a tunable
-    dropout layer), data it cannot take, an augmentation the data has no axis for, an output that does not
+    dropout layer), data it cannot take, an augmentation or mixing the data has no axis for, label
+    smoothing without the built-in cross-entropy, an output that does not
     fit the task, a loss, metric or registered penalty that fails on it. Builds the model and passes two rows
     through the augmentations, the model, the penalties, the loss and the metric; trains nothing, and leaves
     PyTorch's random state as it was."""
@@ -186,6 +187,9 @@ def check_setup(dataset: Dataset, config: TrialConfig) -> None:
             x = inputs.to_tensors(inputs.take(dataset.X, slice(0, 2)), torch.device("cpu"), dtype)
             x = inputs.map_parts(lambda part: torch.nan_to_num(part) if part.is_floating_point() else part, x)
         loop = reg.loop_regularizers(model)
+        loop.check(config.fit)
+        if loop.mixing is not None:
+            loop.mixing.check(x)
         bound = [term.bind(model) for term in loop.penalties]  # parameter patterns that match nothing fail here
         for used, params in ((loop.decay, loop.decay_params), (loop.max_norm, loop.max_norm_params)):
             if used:

@@ -11,8 +11,8 @@ timm pairs them (Keras permutes the batch at random; on a shuffled minibatch bot
 one weight map w over a sample, x̃ = w·x + (1 − w)·x_partner:
 
 - mixup: w = λ everywhere;
-- CutMix: w = 0 in a box, 1 outside. The box's sides are ⌊r·S_a⌋ on each spatial axis of size S_a, with
-  r = (1 − λ)^(1/d) on d axes (√(1 − λ) on images), about a centre drawn uniformly, clipped to the sample;
+- CutMix: w = 0 in a box, 1 outside. The box's sides are ⌊r·S_a⌋ on the last two spatial axes (the one
+  axis of a signal), with r = √(1 − λ) (1 − λ on signals), about a centre drawn uniformly, clipped to the sample;
   λ becomes 1 − (clipped box)/(S_1···S_d), as timm corrects it.
 
 The loss fits the mixed target: λ·loss(ŷ, y) + (1 − λ)·loss(ŷ, y_partner) for classes (for cross-entropy,
@@ -92,15 +92,16 @@ def mix(x: Tensor, draw: Tensor) -> tuple[Tensor, Tensor]:
     spatial = x.shape[2:]
     inside = torch.ones((), dtype=torch.bool, device=x.device)
     if spatial:
-        ratio = (1.0 - lam) ** (1.0 / len(spatial))
-        for axis, size in enumerate(spatial[-2:]):  # a box on the last two axes (one, for signals)
+        boxed = spatial[-2:]  # a box on the last two axes (one, for signals), deeper axes whole
+        ratio = (1.0 - lam) ** (1.0 / len(boxed))
+        for axis, size in enumerate(boxed):
             side = torch.floor(size * ratio)
             centre = torch.floor(draw[2 + axis] * size)
             low = (centre - torch.floor(side / 2)).clamp(0, size)
             high = (centre + torch.floor(side / 2)).clamp(0, size)
             index = torch.arange(size, device=x.device, dtype=draw.dtype)
             shape = [1] * len(spatial)
-            shape[len(spatial) - len(spatial[-2:]) + axis] = size
+            shape[len(spatial) - len(boxed) + axis] = size
             inside = inside & ((index >= low) & (index < high)).reshape(shape)
         kept = 1.0 - inside.to(draw.dtype).mean()
     else:
