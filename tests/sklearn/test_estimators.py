@@ -155,3 +155,22 @@ def test_an_exact_history_scores_the_training_rows(cancer):
     assert net.history_[-1]["train_metric"] == pytest.approx(net.score(X, y), abs=1e-12)
     with pytest.raises(ValueError, match=r"^Invalid value for argument history: .*Received: history='daily'$"):
         RegularizedNetClassifier(**SMALL, history="daily").fit(X, y)
+
+
+def test_a_fit_with_modern_recipe_parameters_is_the_study_engines_trial(cancer):
+    """label_smoothing, mixup, sam and ema as parameters: the weights of the trial that the spec
+    ``label-smoothing=0.1+mixup=0.4+sam=0.05+ema=0.9`` runs, bit for bit."""
+    X, y = cancer
+    params = dict(label_smoothing=0.1, mixup=0.4, sam=0.05, ema=0.9)
+    net = RegularizedNetClassifier((16,), epochs=3, random_state=3, device="cpu", **params).fit(X, y)
+    config = TrialConfig(
+        Regularization.parse("label-smoothing=0.1+mixup=0.4+sam=0.05+ema=0.9"),
+        ModelSpec(hidden=(16,)),
+        FitConfig(epochs=3, lr=1e-3, batch_size=64, seed=3, device="cpu"),
+    )
+    rows = np.arange(len(y))
+    _, trial = run_trial(as_dataset((X, y), task="classification"), rows, rows, config)
+    for name, weight in trial.model.state_dict().items():
+        torch.testing.assert_close(net.module_.state_dict()[name], weight, rtol=0, atol=0)
+    plain = RegularizedNetClassifier((16,), epochs=3, random_state=3, device="cpu").fit(X, y)
+    assert not torch.equal(plain.module_.state_dict()["1.weight"], net.module_.state_dict()["1.weight"])
