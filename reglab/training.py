@@ -1,10 +1,13 @@
 """One training loop for any ``torch.nn.Module``.
 
 Minimizes ``mean data loss + Σ R(w)`` (cross-entropy for classification, mean squared error for
-regression) by minibatch SGD, Adam or AdamW. Per step: loss-mode penalties join the objective;
-decoupled decay shrinks w ← w − η λ_d w (before the update, exactly as ``torch.optim.AdamW``); the
-optimizer steps; proximal penalties apply their proximal step; max-norm projects each unit.
-A NaN or infinite loss ends the run with outcome ``diverged`` and its history intact.
+regression) by minibatch SGD, Adam or AdamW. Per step: mixup or CutMix mixes the minibatch; the data
+term fits its targets (smoothed, mixed: ``training_loss``) and loss-mode penalties join it; with SAM the
+gradient is taken again at the ascent point; decoupled decay shrinks w ← w − η λ_d w (before the update,
+exactly as ``torch.optim.AdamW``); the optimizer steps; proximal penalties apply their proximal step;
+max-norm projects each unit; an EMA of the weights follows. SWA averages the weights at the ends of
+epochs, and a fit with either average ends with the averaged weights (the epochs' records are the live
+weights'). A NaN or infinite loss ends the run with outcome ``diverged`` and its history intact.
 
 An epoch's history records its training loss and metric as the running mean over its minibatches, each
 as the step computed it in training mode (as Keras, Lightning and scikit-learn's ``loss_curve_`` do), and
