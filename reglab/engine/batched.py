@@ -6,7 +6,8 @@ strengths and modes, l1_ratio, dropout p and kind, max-norm c, learning rate, mo
 folds, early-stopping patience — is a per-member vector. A group is cut into stacks that fit a memory
 budget. Each member's history and final metrics are those of its sequential run (``run_job``): within
 rounding, whether it runs alone or among hundreds. Jobs the MLP stack cannot take — a user's own modules,
-reglab's CNNs, DropConnect, spatial dropout, augmentation — stack through ``torch.func``
+reglab's CNNs, DropConnect, spatial dropout, augmentation, the modern recipes' soft targets, SAM and
+weight averages — stack through ``torch.func``
 (``engine.functional``), batch norm and noise layers included; what remains runs sequentially, and each
 result says how it ran, and why.
 """

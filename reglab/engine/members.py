@@ -4,8 +4,8 @@ A member is built the way ``run_trial`` builds its trial: the same rows (a monit
 stopping), preprocessing fitted on its training rows, ``torch.manual_seed(seed)`` before the model is
 built, the same penalties, decay, max-norm and stopping rule, and the same random streams (the data
 order from a CPU generator seeded with the seed, each noise layer from its own ``noise_seed`` stream).
-Only linear models and MLPs without batch norm, DropConnect, spatial dropout or input augmentation stack
-here; any other job stacks through ``torch.func`` (``engine.functional``) unless ``functional_reason`` says
+Only linear models and MLPs without batch norm, DropConnect, spatial dropout, input augmentation, soft
+targets, sharpness-aware steps or weight averaging stack here; any other job stacks through ``torch.func`` (``engine.functional``) unless ``functional_reason`` says
 why not.
 """
 
