@@ -60,7 +60,7 @@ class Study:
         """The method with the best mean test score (None when the best tie on every seed or none finished)."""
         return self.summary.winner
 
-    def table(self, width: int = 160) -> str:
+    def table(self, width: int = 200) -> str:
         """The comparison table the command line prints, and its verdict, as text."""
         from rich.console import Console
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def console() -> Console:
     """Standard output; tables keep their columns when piped (no terminal width to go by)."""
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 @contextmanager
@@ -60,6 +60,10 @@ def _pm(mean: float, sd: float) -> str:
     return f"{mean:.4f} ± {sd:.4f}" if math.isfinite(sd) else f"{mean:.4f}"
 
 
+def _mean(mean: float) -> str:
+    return f"{mean:.3f}" if math.isfinite(mean) else "—"
+
+
 def _ci(low: float, high: float) -> str:
     return f"[{low:.3f}, {high:.3f}]" if math.isfinite(low) else "—"
 
@@ -76,10 +80,15 @@ def study_title(name: str, settings: dict, *details: str) -> str:
 
 def comparison_table(summary: StudySummary, title: str) -> Table:
     """One row per method; a chosen point of several knobs wraps between them rather than being cut short. A
-    classification study also shows the test predictions' NLL and ECE (mean ± sd over seeds)."""
+    classification study also shows the test predictions' NLL and ECE (means over seeds). A caption says
+    which methods take two passes a step (SAM)."""
     metric = {"accuracy": "accuracy", "r2": "R²"}.get(summary.metric, summary.metric)
     calibrated = summary.task == "classification"
-    table = Table(title=title)
+    doubled = [m.method for m in summary.methods if "sam" in (t.partition("=")[0] for t in m.method.split("+"))]
+    caption = (
+        f"{', '.join(doubled)}: two forward and backward passes a step (SAM), about twice the time" if doubled else None
+    )
+    table = Table(title=title, caption=caption)
     table.add_column("method", overflow="fold")
     table.add_column("chosen", overflow="fold")
     calibration = ("NLL", "ECE") if calibrated else ()
@@ -99,7 +108,7 @@ def comparison_table(summary: StudySummary, title: str) -> Table:
             _pm(m.train_metric.mean, m.train_metric.sd),
             _pm(m.test_metric.mean, m.test_metric.sd),
             _ci(m.test_metric.low, m.test_metric.high),
-            *((_pm(m.test_nll.mean, m.test_nll.sd), _pm(m.test_ece.mean, m.test_ece.sd)) if calibrated else ()),
+            *((_mean(m.test_nll.mean), _mean(m.test_ece.mean)) if calibrated else ()),
             f"{m.gap.mean:+.4f}" if math.isfinite(m.gap.mean) else "—",
             f"{m.zeros:.1%}" if math.isfinite(m.zeros) else "—",
             f"{m.units_pruned:.1f}" if math.isfinite(m.units_pruned) else "—",

@@ -598,3 +598,6 @@ def test_a_study_compares_every_recipe_on_a_residual_network():
     for summary in study.summary.methods:
         assert summary.outcome == "completed", (summary.method, summary.outcome)
         assert np.isfinite(summary.test_values).all()
+    table = study.table()
+    assert "sam: two forward and backward passes a step (SAM), about twice the time" in table
+    assert "NLL" in table and "ECE" in table
