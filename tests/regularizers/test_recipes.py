@@ -601,3 +601,14 @@ def test_a_study_compares_every_recipe_on_a_residual_network():
     table = study.table()
     assert "sam: two forward and backward passes a step (SAM), about twice the time" in table
     assert "NLL" in table and "ECE" in table
+
+
+def test_recipe_specs_round_trip_through_their_label_and_the_store():
+    """What the store keeps (``to_dict``) and the label that names a trial give back the same settings."""
+    spec = "label-smoothing=0.1+mixup=0.2+cutmix=1+drop-path=0.1+sam=0.5+sam-adaptive+ema=0.99"
+    reg = Regularization.parse(spec)
+    assert (reg.label_smoothing, reg.mixup, reg.cutmix, reg.drop_path) == (0.1, 0.2, 1.0, 0.1)
+    assert (reg.sam, reg.sam_adaptive, reg.ema, reg.swa) == (0.5, True, 0.99, 0.0)
+    assert Regularization.from_dict(reg.to_dict()) == reg
+    assert Regularization.parse(reg.label) == reg
+    assert Regularization.parse("swa=0.5").label == "swa=0.5"
