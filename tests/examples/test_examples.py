@@ -118,3 +118,94 @@ def test_decay_cells_train_as_torch_optimizers_do(monkeypatch, kind):
         optimizer.step()
     for ours, theirs in zip(model.parameters(), reference.parameters()):
         assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def plain_ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Σ_b (n_b/N) |acc_b − conf_b| over bins (b/B, (b+1)/B] of the top probability (the first holding 0), one
+    sample at a time."""
+    counts, confidence, correct = [0] * bins, [0.0] * bins, [0] * bins
+    for p, label in zip(probabilities.tolist(), labels.tolist()):
+        top = max(p)
+        b = next(i for i in range(bins) if top <= (i + 1) / bins)
+        counts[b] += 1
+        confidence[b] += top
+        correct[b] += p.index(top) == label
+    return sum(
+        counts[b] / len(labels) * abs(correct[b] / counts[b] - confidence[b] / counts[b])
+        for b in range(bins)
+        if counts[b]
+    )
+
+
+def test_label_smoothing_scores_match_log_loss_and_a_plain_ece(example):
+    from sklearn.metrics import accuracy_score, log_loss
+
+    figures = example("label_smoothing_calibrates")
+    y = figures["labels"]
+    for epsilon, probabilities in figures["probabilities"].items():  # seed 0's test probabilities
+        runs = figures["runs"][epsilon]
+        assert runs["nll"][0] == pytest.approx(log_loss(y, probabilities, labels=range(10)), rel=1e-9)
+        assert runs["ece"][0] == pytest.approx(plain_ece(probabilities, y), abs=1e-12)
+        assert runs["accuracy"][0] == accuracy_score(y, probabilities.argmax(axis=1))
+        assert figures["summary"][epsilon]["ece"][0] == pytest.approx(np.mean(runs["ece"]))
+    confidence = {e: p.max(axis=1).mean() for e, p in figures["probabilities"].items()}
+    assert confidence[0.2] < confidence[0.1] < confidence[0.0]  # softer targets, less confident predictions
+
+
+def test_weight_averages_match_torch_swa_utils_on_a_transcribed_run(example):
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+
+    figures = example("weight_averaging")
+    from residual import build
+    from shared import digits_budget
+    from weight_averaging import train
+
+    run, weights = figures["setting"], figures["weights"]  # seed 0's state dicts
+    (X, y), _ = digits_budget(test_size=0.5)
+    plain = train(0, (X, y), run, None).state_dict()  # averaging reads the trajectory and does not change it
+    assert all(torch.equal(value, weights["last"][name]) for name, value in plain.items())
+
+    torch.manual_seed(0)
+    model = build(width=run["width"], blocks=run["blocks"])
+    swa = AveragedModel(model)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(run["ema_decay"]), use_buffers=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=run["lr"], momentum=run["momentum"])
+    decayed = [p for p in model.parameters() if p.dim() >= 2]  # the linear layers' weights
+    generator = torch.Generator().manual_seed(0)
+    inputs, targets = torch.from_numpy(X), torch.from_numpy(y)
+    for epoch in range(run["epochs"]):
+        model.train()
+        order = torch.randperm(len(y), generator=generator)
+        for i in range(0, len(y), run["batch_size"]):
+            index = order[i : i + run["batch_size"]]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(inputs[index]), targets[index]).backward()
+            with torch.no_grad():
+                for p in decayed:  # decoupled decay w ← (1 − ηλ)w, then the step
+                    p.mul_(1 - run["lr"] * run["decay"])
+            optimizer.step()
+            ema.update_parameters(model)
+        if epoch >= int(run["swa_start"] * run["epochs"]):
+            swa.update_parameters(model)
+    update_bn([(inputs, targets)], swa)  # the training rows in one batch
+    for ours, reference in (("last", model), ("swa", swa.module), ("ema", ema.module)):
+        for name, value in reference.state_dict().items():
+            if value.is_floating_point():  # torch's EMA also averages batch norm's integer step count; reglab copies it
+                assert torch.allclose(weights[ours][name], value, rtol=1e-5, atol=1e-6), (ours, name)
+    assert figures["summary"]["swa"].mean == pytest.approx(np.mean(figures["scores"]["swa"]))
+
+
+def test_mixup_gaps_match_accuracies_from_scikit_learn(example):
+    from sklearn.metrics import accuracy_score
+
+    figures = example("mixup_gap")
+    y_train, y_test = figures["labels"]
+    for alpha in figures["alphas"]:
+        runs = figures["runs"][alpha]
+        for seed, (on_train, on_test) in enumerate(figures["predictions"][alpha]):
+            train, test = accuracy_score(y_train, on_train), accuracy_score(y_test, on_test)
+            assert (runs["train"][seed], runs["test"][seed]) == (train, test)
+            assert runs["gap"][seed] == pytest.approx(train - test, abs=1e-12)
+        assert figures["summary"][alpha]["gap"].mean == pytest.approx(np.mean(runs["gap"]))
+    plain, mixed = figures["predictions"][0.0][0][1], figures["predictions"][figures["alphas"][1]][0][1]
+    assert not np.array_equal(plain, mixed)  # mixup did change the training
