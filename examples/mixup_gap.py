@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from shared import arguments, digits_budget, plt, save
 
-from reglab import FitConfig, Regularizers, fit, mlp
-from reglab.regularizers.soft_targets import Mixing
+from reglab import FitConfig, Mixing, Regularizers, fit, mlp
 from reglab.selection.stats import paired_comparison
 from reglab.study.summary import interval
 

@@ -34,8 +34,7 @@ import torch
 from residual import build
 from shared import arguments, digits_budget, plt, save
 
-from reglab import FitConfig, Regularizers, fit
-from reglab.regularizers.averaging import WeightAverage
+from reglab import FitConfig, Regularizers, WeightAverage, fit
 from reglab.selection.stats import paired_comparison
 from reglab.study.summary import interval
 
