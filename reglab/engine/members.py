@@ -5,8 +5,8 @@ stopping), preprocessing fitted on its training rows, ``torch.manual_seed(seed)`
 built, the same penalties, decay, max-norm and stopping rule, and the same random streams (the data
 order from a CPU generator seeded with the seed, each noise layer from its own ``noise_seed`` stream).
 Only linear models and MLPs without batch norm, DropConnect, spatial dropout, input augmentation, soft
-targets, sharpness-aware steps or weight averaging stack here; any other job stacks through ``torch.func`` (``engine.functional``) unless ``functional_reason`` says
-why not.
+targets, sharpness-aware steps or weight averaging stack here; any other job stacks through ``torch.func``
+(``engine.functional``) unless ``functional_reason`` says why not.
 """
 
 from __future__ import annotations
