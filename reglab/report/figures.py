@@ -334,7 +334,7 @@ def reliability_figure(diagrams: tuple[ReliabilityDiagram, ...], colours: dict[s
             axes.text(
                 0.03,
                 0.97,
-                f"ECE {bins.ece:.3f}\n{sum(bins.counts):,} predictions, {seeds}",
+                f"pooled ECE {bins.ece:.3f}\n{sum(bins.counts):,} predictions, {seeds}",
                 transform=axes.transAxes,
                 va="top",
                 fontsize=8,
