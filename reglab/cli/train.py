@@ -85,14 +85,16 @@ def run(args: argparse.Namespace) -> int:
             out.print(
                 "MC dropout ({passes} passes): test {metric_name} {metric:.4f}, "
                 "mean predictive std {mean_std:.4f}".format(**mc)
-                + (f", mean entropy {mc['mean_entropy']:.4f} nats" if "mean_entropy" in mc else ""),
+                + (f", mean entropy {mc['mean_entropy']:.4f} nats" if "mean_entropy" in mc else "")
+                + (f", NLL {mc['nll']:.4f}, ECE {mc['ece']:.4f}" if "nll" in mc else ""),
                 highlight=False,
             )
     return 0
 
 
 def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict:
-    """Monte-Carlo dropout on the test rows: the metric of the predictive mean, its spread and entropy."""
+    """Monte-Carlo dropout on the test rows: the metric of the predictive mean, its spread, and for classes its
+    entropy, NLL and ECE."""
     from reglab.devices import resolve_device
     from reglab.regularizers.mc_dropout import mc_predict
     from reglab.rows import as_tensors
@@ -111,6 +113,8 @@ def mc_summary(model, dataset, train_idx, test_idx, config, passes: int) -> dict
     }
     if prediction.entropy is not None:
         summary["mean_entropy"] = float(prediction.entropy.mean())
+        calibration = prediction.calibration(y)
+        summary["nll"], summary["ece"] = calibration.nll, calibration.ece
     return summary
 
 
@@ -127,7 +131,14 @@ def as_json(data: str, label: str, result: TrialResult) -> dict:
         "epochs",
         "seconds",
     )
-    return {"data": data, "regularization": label, **{f: getattr(result, f) for f in fields}, "gap": result.gap}
+    calibration = result.eval_calibration or {}
+    return {
+        "data": data,
+        "regularization": label,
+        **{f: getattr(result, f) for f in fields},
+        "gap": result.gap,
+        **({"eval_nll": calibration["nll"], "eval_ece": calibration["ece"]} if calibration else {}),
+    }
 
 
 def summary_table(data: str, rows: str, label: str, result: TrialResult, task: str) -> Table:
@@ -140,6 +151,9 @@ def summary_table(data: str, rows: str, label: str, result: TrialResult, task: s
     table.add_row("train", f"{result.train_loss:.4f}", f"{result.train_metric:.4f}")
     table.add_row("test", f"{result.eval_loss:.4f}", f"{result.eval_metric:.4f}")
     table.add_row("gap", "", f"{result.gap:+.4f}")
+    if result.eval_calibration:
+        table.add_row("test NLL", "", f"{result.eval_calibration['nll']:.4f}")
+        table.add_row("test ECE", "", f"{result.eval_calibration['ece']:.4f}")
     table.add_row("exact zeros", "", f"{result.zeros:.1%}")
     table.add_row("weight norm", "", f"{result.weight_norm:.3f}")
     table.add_row("units pruned", "", f"{result.units_pruned}")

@@ -257,7 +257,16 @@ def test_train_json_summary(ran):
     assert output["outcome"] == "completed" and output["epochs"] == 2
     assert 0 <= output["eval_metric"] <= 1 and 0 <= output["train_metric"] <= 1
     assert math.isclose(output["gap"], output["train_metric"] - output["eval_metric"], abs_tol=1e-12)
+    assert math.isclose(output["eval_nll"], output["eval_loss"], rel_tol=1e-6)  # the built-in loss is the NLL
+    assert 0 <= output["eval_ece"] <= 1
     assert result.stderr == ""
+
+
+def test_train_scores_mc_dropouts_predictions_for_calibration(capsys):
+    argv = ["train", "--data", "wine", "--epochs", "2", "--reg", "dropout=0.3", "--mc-passes", "4", "--json"]
+    assert main(argv) == 0
+    mc = json.loads(capsys.readouterr().out)["mc_dropout"]
+    assert mc["nll"] > 0 and 0 <= mc["ece"] <= 1
 
 
 def test_resume_without_a_name_finds_the_study_with_these_settings(work, monkeypatch, capsys, rl):
