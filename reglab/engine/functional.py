@@ -12,7 +12,8 @@ its stack. The rest of a step is written once over the member axis with per-memb
 max-norm; the stacked Adam or SGD with each member's learning rate), with no loop over members and no
 host synchronization: a member whose objective is not finite leaves the on-device ``alive`` mask, which
 the stack reads once per epoch. Early stopping, the epoch's record and the final scores are the plain
-loop's own code on each member's module.
+loop's own code on each member's module. A stack runs on the caller's intra-op threads, as the MLP stack
+does (a trial alone runs on ``TRIAL_THREADS``), so a member equals its run alone within rounding.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from torch.func import functional_call, vmap
 from reglab import inputs
 from reglab.data import Dataset
 from reglab.devices import resolve_device
-from reglab.engine.jobs import METRIC_FIELDS, TRIAL_THREADS, Job, JobResult, intra_op_threads, run_job
+from reglab.engine.jobs import METRIC_FIELDS, Job, JobResult, run_job
 from reglab.engine.settings import StackSettings
 from reglab.engine.stacked_optim import StackedAdam, StackedSGD
 from reglab.inputs import map_parts
@@ -81,23 +82,22 @@ def run_functional(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, 
     cannot be built runs alone (and reports its own error)."""
     device = resolve_device(jobs[0].config.fit.device)
     members = []
-    with intra_op_threads(TRIAL_THREADS):
-        for job in jobs:
-            try:
-                members.append(Member(dataset, job, device))
-            except Exception:  # the run alone records the trial's own error
-                on_result(job, run_job(dataset, job))
-        if not members:
-            return
+    for job in jobs:
         try:
-            stack = FunctionalStack(members, device)
-            stack.rehearse()
-        except Exception as error:  # a forward that vmap cannot run: each trial alone, saying why
-            why = f"alone: a stack cannot replay its forward ({type(error).__name__}: {error})"
-            for m in members:
-                on_result(m.job, replace(run_job(dataset, m.job), ran=why.splitlines()[0]))
-            return
-        stack.run(on_result)
+            members.append(Member(dataset, job, device))
+        except Exception:  # the run alone records the trial's own error
+            on_result(job, run_job(dataset, job))
+    if not members:
+        return
+    try:
+        stack = FunctionalStack(members, device)
+        stack.rehearse()
+    except Exception as error:  # a forward that vmap cannot run: each trial alone, saying why
+        why = f"alone: a stack cannot replay its forward ({type(error).__name__}: {error})"
+        for m in members:
+            on_result(m.job, replace(run_job(dataset, m.job), ran=why.splitlines()[0]))
+        return
+    stack.run(on_result)
 
 
 def along(flags: Tensor, like: Tensor) -> Tensor:
