@@ -100,6 +100,14 @@ def run_functional(dataset: Dataset, jobs: list[Job], on_result: Callable[[Job, 
     stack.run(on_result)
 
 
+def take_rows(stacked: Tensor, index: Tensor) -> Tensor:
+    """Member k's rows ``index[k]`` (K, B) of ``stacked`` (K, n, ...): ``stacked[k, index[k]]`` for every k,
+    by one ``index_select`` over the flattened member and row axes (advanced indexing copies slower)."""
+    members, rows = stacked.shape[:2]
+    flat = (torch.arange(members, device=index.device)[:, None] * rows + index).reshape(-1)
+    return stacked.flatten(0, 1).index_select(0, flat).view(*index.shape, *stacked.shape[2:])
+
+
 def along(flags: Tensor, like: Tensor) -> Tensor:
     """Per-member flags (K,) viewed to broadcast against ``like`` (K, ...)."""
     return flags.view(-1, *(1,) * (like.dim() - 1))
@@ -222,8 +230,7 @@ class FunctionalStack:
         from then on keeps its weights and buffers; the backward of the live members' sum; decoupled decay,
         the optimizer step, proximal steps and max-norm, each with per-member (K,) settings. Each live
         member's data loss and metric join the epoch's ``running`` mean."""
-        rows = torch.arange(len(self.members), device=self.device)[:, None]
-        xb, yb = map_parts(lambda part: part[rows, index], self.X), self.y[rows, index]
+        xb, yb = map_parts(lambda part: take_rows(part, index), self.X), take_rows(self.y, index)
         if self.augmenting:
             own = [inputs.take(xb, k) for k in range(len(self.members))]
             xb = inputs.stack([m.augmented(x) if m.drawing else x for m, x in zip(self.members, own)])
