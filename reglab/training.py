@@ -179,6 +179,10 @@ class Regularizers:
                 "label smoothing smooths the built-in cross-entropy's targets: it needs classification without a "
                 "loss of your own (smooth inside your loss instead)"
             )
+        if self.average is not None and self.early_stopping is not None:
+            raise ValueError(
+                "early stopping restores the best weights and a weight average scores averaged ones: choose one"
+            )
 
 
 @dataclass

@@ -612,3 +612,10 @@ def test_recipe_specs_round_trip_through_their_label_and_the_store():
     assert Regularization.from_dict(reg.to_dict()) == reg
     assert Regularization.parse(reg.label) == reg
     assert Regularization.parse("swa=0.5").label == "swa=0.5"
+
+
+def test_fit_refuses_a_weight_average_with_early_stopping():
+    regularizers = Regularizers(average=WeightAverage("ema", 0.9), early_stopping=reglab.EarlyStopping(patience=2))
+    with pytest.raises(ValueError, match="choose one") as error:
+        fit(nn.Linear(3, 2), (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)), regularizers=regularizers)
+    assert "\n" not in str(error.value)
