@@ -50,11 +50,14 @@ def jobs(specs: list[str], members: int, epochs: int) -> tuple:
     train_idx, eval_idx = holdout_split(dataset.y, 0.2, 0, True)
     with torch.random.fork_rng(devices=[]):
         model = CustomModel.of(lambda: build(width=64))
-    config = FitConfig(optimizer="adam", lr=1e-3, epochs=epochs, batch_size=64)
     return dataset, [
         Job(
             i,
-            TrialConfig(Regularization.parse(specs[i % len(specs)]), model, FitConfig(**{**config.__dict__, "seed": i})),
+            TrialConfig(
+                Regularization.parse(specs[i % len(specs)]),
+                model,
+                FitConfig(optimizer="adam", lr=1e-3, epochs=epochs, batch_size=64, seed=i),
+            ),
             train_idx,
             eval_idx,
         )
