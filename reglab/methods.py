@@ -238,6 +238,8 @@ class Regularization:
         if len(active) > 1:
             given = ", ".join(m.name for m in METHODS.values() if m.field in active)
             raise ValueError(f"choose one of dropout, gaussian-dropout, dropconnect; got {given}")
+        if self.sam_adaptive and not self.sam:
+            raise ValueError("sam-adaptive scales SAM's ball: give it with sam, as in sam=0.5+sam-adaptive")
         if self.ema and self.swa:
             raise ValueError("choose one of ema and swa: a trial is scored with one average of its weights")
         if (self.ema or self.swa) and self.early_stopping:
@@ -274,8 +276,6 @@ class Regularization:
                 tuned.append(method.name)
         if "l1_ratio" in values and "elasticnet" not in values:
             raise ValueError("l1_ratio is the elastic net's ρ: give it with elasticnet, as in elasticnet+l1_ratio=0.2")
-        if "sam_adaptive" in values and "sam" not in values:
-            raise ValueError("sam-adaptive scales SAM's ball: give it with sam, as in sam=0.5+sam-adaptive")
         return cls(**values, registered=tuple(sorted(registered.items())), tuned=tuple(tuned))
 
     def value(self, name: str) -> object:

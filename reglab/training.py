@@ -39,7 +39,7 @@ from reglab.regularizers.soft_targets import Mixing, mix, mixed_loss, smoothed_c
 from reglab.regularizers.terms import ParamChoice, Term, select_parameters
 from reglab.rows import Rows, as_rows, minibatches, n_rows, ordered_batches
 from reglab.scoring import data_loss, metric
-from reglab.validation import check_count, check_nonnegative, check_positive
+from reglab.validation import check_count, check_nonnegative, check_positive, check_probability
 from reglab.weights import weight_stats
 
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -174,6 +174,7 @@ class Regularizers:
 
     def check(self, config: FitConfig) -> None:
         """Refuse, in one line, what these regularizers cannot do with ``config``."""
+        check_probability("label_smoothing", self.label_smoothing)
         if self.label_smoothing and (config.task != "classification" or config.loss is not None):
             raise ValueError(
                 "label smoothing smooths the built-in cross-entropy's targets: it needs classification without a "
@@ -334,19 +335,22 @@ class _Loop:
             torch.tensor([regularizers.sam.rho], dtype=torch.float64, device=device) if regularizers.sam else None
         )
         average = regularizers.average
-        self.averaged = [t.detach()[None] for t in average.tensors(model)] if average else []
-        self.averages = Averages(self.averaged) if average else None
+        self.averaged_from = [t.detach()[None] for t in average.tensors(model)] if average else []
+        self.averages = Averages(self.averaged_from) if average else None
         self.include = torch.ones(1, dtype=torch.bool, device=device)
-        self.decay = torch.tensor([average.value], dtype=torch.float64, device=device) if average else None
+        ema = average is not None and average.kind == "ema"
+        self.ema_decay = torch.tensor([average.value], dtype=torch.float64, device=device) if ema else None
 
     def step(self, xb: Tensor, yb: Tensor, step: int) -> bool:
-        """One minibatch: loss (with loss-mode terms), decoupled decay, the optimizer's step, proximal steps,
-        max-norm and constraints; its data loss and metric join the epoch's ``running`` mean. False,
-        changing nothing, when the loss is not finite."""
+        """One minibatch: mixing, loss (the data term with its targets, and loss-mode terms), SAM's second
+        pass, decoupled decay, the optimizer's step, proximal steps, max-norm and constraints, EMA; its data
+        loss and metric join the epoch's ``running`` mean. False, changing nothing, when the loss is not
+        finite."""
         config, regularizers = self.config, self.regularizers
         lam = None
         if self.draws is not None:
-            regularizers.mixing.check(xb)
+            if step == 0:
+                regularizers.mixing.check(xb)
             xb, lam = mix(xb, self.draws[step].to(yb.device))
         output = self.model(xb)
         data = training_loss(config, output, yb, self.smoothing, lam)
@@ -355,8 +359,9 @@ class _Loop:
         if not torch.isfinite(loss):
             return False
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if regularizers.sam is not None and not self._sharpness_aware(xb, yb, lam, step):
+        if regularizers.sam is None:
+            loss.backward()
+        elif not self._sharpness_aware(data, xb, yb, lam, step):
             return False
         with torch.no_grad():
             for p in self.decayed:
@@ -370,25 +375,24 @@ class _Loop:
             for constraint, weights in self.constrained:
                 for p in weights:
                     constraint.project_(p.data)
-        if self.averages is not None and regularizers.average.kind == "ema":
-            self.averages.update_(self.averaged, self.include, self.decay)
+        if self.ema_decay is not None:
+            self.averages.update_(self.averaged_from, self.include, self.ema_decay)
         return True
 
-    def _sharpness_aware(self, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> bool:
-        """Replace the gradients with those at SAM's ascent point w + e, returning to w (and to batch
-        norm's statistics of the first pass); False, changing nothing, when the objective there is not
-        finite."""
-        sam = self.regularizers.sam
+    def _sharpness_aware(self, data: Tensor, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> bool:
+        """The gradients of SAM's step: the data term's at the ascent point w + e (e from its gradient at
+        w), then the loss-mode penalties' at w, returning to w and to batch norm's statistics of the first
+        pass; False, changing nothing, when the data term there is not finite."""
+        data.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
         kept = [p.detach().clone() for p in params]
         buffers = [(b, b.clone()) for b in self.model.buffers()]
+        sam = self.regularizers.sam
         rise = ascent([p.detach()[None] for p in params], [p.grad[None] for p in params], self.rho, sam.adaptive)
         with torch.no_grad():
             for p, e in zip(params, rise):
                 p.add_(e[0])
-        output = self.model(xb)
-        loss = training_loss(self.config, output, yb, self.smoothing, lam)
-        loss = loss + sum((b.value(step) for b in self.loss_terms), 0.0)
+        loss = training_loss(self.config, self.model(xb), yb, self.smoothing, lam)
         self.optimizer.zero_grad(set_to_none=True)
         finite = bool(torch.isfinite(loss))
         if finite:
@@ -398,13 +402,16 @@ class _Loop:
                 p.copy_(w)
             for b, before in buffers:
                 b.copy_(before)
+        penalty = sum((b.value(step) for b in self.loss_terms), 0.0)
+        if finite and isinstance(penalty, Tensor):
+            penalty.backward()
         return finite
 
     def end_epoch(self, epoch: int) -> None:
         """SWA's update, at the end of each epoch from its start on."""
         average = self.regularizers.average
         if self.averages is not None and average.kind == "swa" and epoch >= average.start(self.config.epochs):
-            self.averages.update_(self.averaged, self.include)
+            self.averages.update_(self.averaged_from, self.include)
 
     def use_average(self, batches: object) -> None:
         """The model takes its averaged weights (SWA: batch norm recomputed over ``batches``)."""

@@ -34,6 +34,7 @@ from reglab.engine.jobs import METRIC_FIELDS, Job, JobResult, run_job
 from reglab.engine.settings import StackSettings
 from reglab.engine.stacked_optim import StackedAdam, StackedSGD
 from reglab.inputs import map_parts
+from reglab.member_axis import along
 from reglab.noise import StackedNoise, seed_noise
 from reglab.regularizers.averaging import Averages, apply_average
 from reglab.regularizers.sharpness import ascent
@@ -108,11 +109,6 @@ def take_rows(stacked: Tensor, index: Tensor) -> Tensor:
     return stacked.flatten(0, 1).index_select(0, flat).view(*index.shape, *stacked.shape[2:])
 
 
-def along(flags: Tensor, like: Tensor) -> Tensor:
-    """Per-member flags (K,) viewed to broadcast against ``like`` (K, ...)."""
-    return flags.view(-1, *(1,) * (like.dim() - 1))
-
-
 class FunctionalStack:
     """Members of one architecture and one row count: their parameters and buffers stacked, trained by one
     loop."""
@@ -162,8 +158,11 @@ class FunctionalStack:
         self.smoothing = (
             per_member([r.label_smoothing for r in regs], dtype) if any(r.label_smoothing for r in regs) else None
         )
-        self.draws, self.mixing = None, next((r.mixing for r in regs if r.mixing), None)
-        if self.mixing is not None:
+        self.draws = None
+        if any(r.mixing for r in regs):
+            for k, r in enumerate(regs):
+                if r.mixing is not None:
+                    r.mixing.check(inputs.take(self.X, k))
             draws = [(r.mixing or Mixing()).draws(m.fit.seed, steps) for r, m in zip(regs, self.members)]
             self.draws = torch.stack(draws, dim=1).to(self.device)  # (steps, K, 4)
         self.rho = self.adaptive = None
@@ -174,6 +173,7 @@ class FunctionalStack:
         kinds = {a.kind for a in self.averages if a is not None}
         self.ema = Averages([*self.params, *self.buffers]) if "ema" in kinds else None
         self.decay = per_member([a.value if a is not None and a.kind == "ema" else 0.0 for a in self.averages])
+        self.has_ema = per_member([a is not None and a.kind == "ema" for a in self.averages], torch.bool)
         self.swa = Averages(self.params) if "swa" in kinds else None
         self.swa_start = per_member(
             [a.start(self.epochs) if a is not None and a.kind == "swa" else self.epochs for a in self.averages]
@@ -225,18 +225,18 @@ class FunctionalStack:
         return [m for m in self.members if not m.done]
 
     def _step(self, index: Tensor, step: int) -> None:
-        """One minibatch for every member, the plain loop's step over the member axis: the vmapped forward,
-        losses and loss-mode penalties (K,); a member whose objective is not finite leaves ``alive`` and
-        from then on keeps its weights and buffers; the backward of the live members' sum; decoupled decay,
-        the optimizer step, proximal steps and max-norm, each with per-member (K,) settings. Each live
-        member's data loss and metric join the epoch's ``running`` mean."""
+        """One minibatch for every member, the plain loop's step over the member axis: each member's mixing,
+        the vmapped forward, data terms (with each member's targets) and loss-mode penalties (K,); a member
+        whose objective is not finite leaves ``alive`` and from then on keeps its weights and buffers; the
+        backward of the live members' sum (with SAM, its two passes); decoupled decay, the optimizer step,
+        proximal steps, max-norm and EMA, each with per-member (K,) settings. Each live member's data loss
+        and metric join the epoch's ``running`` mean."""
         xb, yb = map_parts(lambda part: take_rows(part, index), self.X), take_rows(self.y, index)
         if self.augmenting:
             own = [inputs.take(xb, k) for k in range(len(self.members))]
             xb = inputs.stack([m.augmented(x) if m.drawing else x for m, x in zip(self.members, own)])
         lam = None
         if self.draws is not None:
-            self.mixing.check(inputs.take(xb, 0))
             xb, lam = vmap(mix)(xb, self.draws[step])
         kept = [b.clone() for b in self.buffers]  # a dead member's buffers stay as its last step left them
         data, output = self._objective(xb, yb, lam, self.buffers)
@@ -246,9 +246,10 @@ class FunctionalStack:
         self.running.add(data.detach(), metric, was_alive.to(torch.float64) * yb.shape[1])
         for p in self.params:
             p.grad = None
-        torch.where(self.alive, objective, 0.0).sum().backward()
-        if self.rho is not None:
-            self._sharpness_aware(xb, yb, lam, step)
+        if self.rho is None:
+            torch.where(self.alive, objective, 0.0).sum().backward()
+        else:
+            self._sharpness_aware(data, xb, yb, lam, step)
         live = self.alive.to(torch.float64)
         with torch.no_grad():
             for b, before in zip(self.buffers, kept):
@@ -259,7 +260,7 @@ class FunctionalStack:
             self.settings.prox_(self.params, self.optimizer, step, live)
             self.settings.project_(self.params, self.alive)
         if self.ema is not None:
-            self.ema.update_([*self.params, *self.buffers], self.alive & (self.decay > 0), self.decay)
+            self.ema.update_([*self.params, *self.buffers], self.alive & self.has_ema, self.decay)
 
     def _objective(self, xb: object, yb: Tensor, lam: Tensor | None, buffers: list[Tensor]) -> tuple[Tensor, Tensor]:
         """Every member's data term (K,) (``training.training_loss`` with its own ε and λ) and output, by a
@@ -277,24 +278,28 @@ class FunctionalStack:
         )
         return data, output
 
-    def _sharpness_aware(self, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> None:
-        """Every member's gradient replaced by the one at its SAM ascent point (``sharpness.ascent`` with its
-        own ρ), returning to its weights; batch norm keeps the first pass's statistics. A member whose
-        objective is not finite there leaves ``alive``."""
+    def _sharpness_aware(self, data: Tensor, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> None:
+        """Every member's gradients of SAM's step (``_Loop._sharpness_aware`` over the member axis): the data
+        term's at its ascent point (``sharpness.ascent`` with its own ρ), then the loss-mode penalties' at
+        its weights, to which it returns; batch norm keeps the first pass's statistics. A member whose data
+        term is not finite at the ascent point leaves ``alive``."""
+        torch.where(self.alive, data, 0.0).sum().backward()
         grads = [torch.where(along(self.alive, p), p.grad, 0.0) for p in self.params]
         kept = [p.detach().clone() for p in self.params]
         with torch.no_grad():
             for p, e in zip(self.params, ascent([p.detach() for p in self.params], grads, self.rho, self.adaptive)):
                 p.add_(e)
         data, _ = self._objective(xb, yb, lam, [b.clone() for b in self.buffers])
-        objective = data + self.settings.penalty(self.params, step)
-        self.alive = self.alive & torch.isfinite(objective)
+        self.alive = self.alive & torch.isfinite(data)
         for p in self.params:
             p.grad = None
-        torch.where(self.alive, objective, 0.0).sum().backward()
+        torch.where(self.alive, data, 0.0).sum().backward()
         with torch.no_grad():
             for p, w in zip(self.params, kept):
                 p.copy_(w)
+        penalty = self.settings.penalty(self.params, step)
+        if isinstance(penalty, Tensor):
+            torch.where(self.alive, penalty, 0.0).sum().backward()
 
     def _record(self, m: Member, epoch: int, step: int, scores: dict, started: float, start: float, on_result) -> None:
         record = m.loop.record(epoch, step, scores, started)

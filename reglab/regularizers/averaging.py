@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from reglab.member_axis import along
 from reglab.validation import check_probability
 
 KINDS = ("ema", "swa")
@@ -42,7 +43,7 @@ class WeightAverage:
 
     def tensors(self, model: nn.Module) -> list[Tensor]:
         """What it averages: the parameters, and for EMA the buffers too (``model.state_dict()`` order)."""
-        buffers = [b for b in model.buffers()] if self.kind == "ema" else []
+        buffers = list(model.buffers()) if self.kind == "ema" else []
         return [*model.parameters(), *buffers]
 
 
@@ -61,7 +62,7 @@ class Averages:
         after = 1.0 / (self.count + 1) if decay is None else 1.0 - decay.to(torch.float64)
         weight = torch.where(include, torch.where(self.count > 0, after, 1.0), 0.0)
         for average, current in zip(self.values, tensors):
-            shaped = weight.view(-1, *(1,) * (average.dim() - 1))
+            shaped = along(weight, average)
             if average.is_floating_point():
                 average.lerp_(current.detach(), shaped.to(average.dtype))
             else:

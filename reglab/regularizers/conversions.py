@@ -59,4 +59,10 @@ def from_off_target_smoothing(epsilon: float, n_classes: int) -> float:
         raise ValueError(
             f"Invalid value for argument n_classes: expected at least 2. Received: n_classes={n_classes!r}"
         )
-    return check_fraction("epsilon", epsilon) * n_classes / (n_classes - 1)
+    smoothing = check_fraction("epsilon", epsilon) * n_classes / (n_classes - 1)
+    if smoothing >= 1:
+        raise ValueError(
+            f"Invalid value for argument epsilon: below (K − 1)/K = {(n_classes - 1) / n_classes:g} for K = "
+            f"{n_classes}, or the target is uniform or worse. Received: epsilon={epsilon!r}"
+        )
+    return smoothing

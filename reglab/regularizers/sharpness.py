@@ -5,8 +5,10 @@ Generalization", ICLR 2021): each step takes the gradient at the worst nearby po
     e = ρ · w² ⊙ g / (‖|w| ⊙ g‖ + 10⁻¹²)            (adaptive SAM, Kwon et al., ICML 2021)
 
 then returns to w and steps the base optimizer with that gradient: two forward and backward passes a step.
-Batch norm's running statistics follow the first pass only; noise layers draw afresh for the second pass,
-as the reference implementation's two calls of the model do.
+The ascent is the data term's: penalties R stay outside it, as in the paper's min_w max_e L(w + e) + λ‖w‖²,
+so the step's gradient is ∇L(w + e) + ∇R(w) (L2 under SAM is ``SAM(SGD(weight_decay=λ))``). Batch norm's
+running statistics follow the first pass only; noise layers draw afresh for the second pass, as the
+reference implementation's two calls of the model do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from reglab.member_axis import along
 from reglab.validation import check_positive
 
 EPSILON = 1e-12  # added to the gradient's norm, as the reference implementation does
@@ -35,9 +38,6 @@ class SharpnessAware:
 def ascent(params: list[Tensor], grads: list[Tensor], rho: Tensor, adaptive: bool | Tensor) -> list[Tensor]:
     """SAM's e for each of ``params`` with a leading member axis (K, ...) and their ``grads``: ρ (K,) and the
     norm per member (one member: K = 1); ``adaptive`` a flag, or one per member."""
-
-    def along(values: Tensor, like: Tensor) -> Tensor:
-        return values.view(-1, *(1,) * (like.dim() - 1))
 
     if isinstance(adaptive, Tensor):
         scales = [torch.where(along(adaptive, w), w.abs(), torch.ones_like(w)) for w in params]

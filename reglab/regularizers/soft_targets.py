@@ -11,8 +11,9 @@ timm pairs them (Keras permutes the batch at random; on a shuffled minibatch bot
 one weight map w over a sample, x̃ = w·x + (1 − w)·x_partner:
 
 - mixup: w = λ everywhere;
-- CutMix: w = 0 in a box, 1 outside. The box's sides are ⌊r·S_a⌋ on the last two spatial axes (the one
-  axis of a signal), with r = √(1 − λ) (1 − λ on signals), about a centre drawn uniformly, clipped to the sample;
+- CutMix: w = 0 in a box, 1 outside. On the last two spatial axes (the one axis of a signal), with side
+  s_a = ⌊r·S_a⌋, r = √(1 − λ) (1 − λ on signals), and a centre c_a drawn uniformly from 0..S_a − 1, the box
+  spans c_a − ⌊s_a/2⌋ ≤ i < c_a + ⌊s_a/2⌋, clipped to the sample (timm's ``rand_bbox``);
   λ becomes 1 − (clipped box)/(S_1···S_d), as timm corrects it.
 
 The loss fits the mixed target: λ·loss(ŷ, y) + (1 − λ)·loss(ŷ, y_partner) for classes (for cross-entropy,

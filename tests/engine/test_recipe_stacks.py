@@ -50,7 +50,7 @@ STRENGTHS = {
     "label-smoothing": ["label-smoothing=0.05", "label-smoothing=0.2", "none"],
     "mixup": ["mixup=0.2", "mixup=1", "mixup=0.4+label-smoothing=0.1"],
     "drop-path": ["drop-path=0.1", "drop-path=0.3", "drop-path=0.2+mixup=0.4"],
-    "sam": ["sam=0.05", "sam=0.2", "sam=0.5+sam-adaptive"],
+    "sam": ["sam=0.05", "sam=0.2+l2=0.01", "sam=0.5+sam-adaptive+l1=0.001"],
     "ema": ["ema=0.9", "ema=0.99", "none"],
     "swa": ["swa=0.3", "swa=0.6", "ema=0.9"],
     "cutmix": ["cutmix=1", "cutmix=0.5+mixup=0.2", "mixup=0.4"],

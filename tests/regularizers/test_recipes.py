@@ -439,6 +439,16 @@ def assert_same_state(actual: nn.Module, expected: nn.Module, atol: float = 1e-1
             close(a.running_var, b.running_var, atol)
 
 
+def train_with_reference_sam(reference, sam, X, y, batch, epochs, seed):
+    """The reference's two steps on each of reglab's minibatches."""
+    for batches in minibatch_order(len(y), batch, epochs, seed):
+        for index in batches:
+            F.cross_entropy(reference(X[index]), y[index]).backward()
+            sam.first_step()
+            F.cross_entropy(reference(X[index]), y[index]).backward()
+            sam.second_step()
+
+
 @pytest.mark.parametrize("adaptive", [False, True])
 def test_sam_training_equals_the_reference_implementation(adaptive):
     X, y = classes(n=40)
@@ -446,18 +456,32 @@ def test_sam_training_equals_the_reference_implementation(adaptive):
     model = small_net(0)
     reference = copy.deepcopy(model)
     sam = ReferenceSAM(reference.parameters(), torch.optim.SGD, rho=rho, adaptive=adaptive, lr=lr, momentum=momentum)
-    for batches in minibatch_order(len(y), batch, epochs, seed=5):
-        for index in batches:
-            F.cross_entropy(reference(X[index]), y[index]).backward()
-            sam.first_step()
-            F.cross_entropy(reference(X[index]), y[index]).backward()
-            sam.second_step()
+    train_with_reference_sam(reference, sam, X, y, batch, epochs, seed=5)
     config = FitConfig(optimizer="sgd", lr=lr, momentum=momentum, batch_size=batch, epochs=epochs, seed=5, device="cpu")
     fit(model, (X, y), config=config, regularizers=Regularizers(sam=SharpnessAware(rho, adaptive)))
     assert_same_state(model, reference)
     plain = small_net(0)
     fit(plain, (X, y), config=config)
     assert (plain[0].weight - model[0].weight).abs().max() > 1e-4
+
+
+def test_l2_under_sam_stays_outside_the_ascent_as_sgd_weight_decay():
+    """Foret et al.'s min_w max_e L(w + e) + λ‖w‖²: reglab's L2 term under SAM equals the reference SAM around
+    ``torch.optim.SGD(weight_decay=λ)`` on the weights (biases not decayed), the ascent from L's gradient."""
+    X, y = classes(n=40)
+    lr, momentum, rho, lam, batch, epochs = 0.1, 0.9, 0.2, 0.05, 16, 2
+    model = small_net(3)
+    reference = copy.deepcopy(model)
+    groups = [
+        {"params": [p for name, p in reference.named_parameters() if name.endswith("weight")], "weight_decay": lam},
+        {"params": [p for name, p in reference.named_parameters() if name.endswith("bias")]},
+    ]
+    sam = ReferenceSAM(groups, torch.optim.SGD, rho=rho, lr=lr, momentum=momentum)
+    train_with_reference_sam(reference, sam, X, y, batch, epochs, seed=4)
+    config = FitConfig(optimizer="sgd", lr=lr, momentum=momentum, batch_size=batch, epochs=epochs, seed=4, device="cpu")
+    regularizers = Regularizers(penalties=[reglab.Term(reglab.L2(lam))], sam=SharpnessAware(rho))
+    fit(model, (X, y), config=config, regularizers=regularizers)
+    assert_same_state(model, reference)
 
 
 def test_sam_keeps_batch_norm_statistics_of_the_first_pass():
@@ -545,6 +569,20 @@ def test_incompatible_specs_are_refused_in_one_line(spec):
     with pytest.raises(ValueError) as error:
         Regularization.parse(spec)
     assert "\n" not in str(error.value)
+
+
+def test_settings_out_of_range_are_refused_in_one_line():
+    X, y = classes()
+    refusals = [
+        lambda: Regularization(sam_adaptive=True),
+        lambda: from_off_target_smoothing(0.9, 2),
+        lambda: fit(small_net(0), (X, y), config=FitConfig(epochs=1), regularizers=Regularizers(label_smoothing=1.5)),
+        lambda: fit(small_net(0), (X, y), config=FitConfig(epochs=1), regularizers=Regularizers(label_smoothing=-0.1)),
+    ]
+    for refused in refusals:
+        with pytest.raises(ValueError) as error:
+            refused()
+        assert "\n" not in str(error.value)
 
 
 def test_label_smoothing_is_refused_outside_the_built_in_cross_entropy():
