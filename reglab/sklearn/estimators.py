@@ -56,6 +56,7 @@ STRENGTHS = (
     "cutmix",
     "drop_path",
     "sam",
+    "sam_adaptive",
     "ema",
     "swa",
 )
@@ -92,6 +93,7 @@ class RegularizedNet(BaseEstimator):
         cutmix=None,
         drop_path=None,
         sam=None,
+        sam_adaptive=None,
         ema=None,
         swa=None,
         optimizer=FitConfig.optimizer,
@@ -125,6 +127,7 @@ class RegularizedNet(BaseEstimator):
         self.cutmix = cutmix
         self.drop_path = drop_path
         self.sam = sam
+        self.sam_adaptive = sam_adaptive
         self.ema = ema
         self.swa = swa
         self.optimizer = optimizer

@@ -174,3 +174,9 @@ def test_a_fit_with_modern_recipe_parameters_is_the_study_engines_trial(cancer):
         torch.testing.assert_close(net.module_.state_dict()[name], weight, rtol=0, atol=0)
     plain = RegularizedNetClassifier((16,), epochs=3, random_state=3, device="cpu").fit(X, y)
     assert not torch.equal(plain.module_.state_dict()["1.weight"], net.module_.state_dict()["1.weight"])
+
+
+def test_adaptive_sam_is_a_parameter_that_needs_sam():
+    assert RegularizedNetClassifier(sam=0.5, sam_adaptive=True).regularization_config().label == "sam=0.5+sam-adaptive"
+    with pytest.raises(ValueError, match="give it with sam"):
+        RegularizedNetClassifier(sam_adaptive=True).regularization_config()
