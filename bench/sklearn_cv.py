@@ -9,8 +9,9 @@ accuracy, the best strength refitted on the training part, test accuracy: 41 tra
 - reglab-grid: ``GridSearchCV(RegularizedNetClassifier, n_jobs=2)``: one fit at a time per worker (each
   fit on one intra-op thread, as the engine runs a trial);
 - reglab-cv: ``RegularizationCV(RegularizedNetClassifier, rule="min")``: the 40 CV fits as stacks, on
-  ``--threads`` intra-op threads (default 1, one core where scikit-learn's two workers take two: on two
-  cores shared with other work, two threads measured several times slower, waiting for each other).
+  ``--threads`` intra-op threads (default 2, the two cores scikit-learn's two workers take; on a quiet
+  machine 2 threads gave 4.5 s against 1 thread's 6.4 s; on cores shared with other work two threads wait
+  for each other, and ``--threads 1`` is the fairer run).
 
 Each runs in a fresh process, timed from after its imports to the end of its refit and test score (so
 scikit-learn's worker processes are its own cost). Prints ``sklearn_cv NAME wall_s=.. test_acc=..`` per
@@ -70,7 +71,7 @@ def timed(name: str, threads: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contestant", choices=CONTESTANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads of the reglab processes")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads of the reglab processes")
     args = parser.parse_args()
     if args.contestant:
         print(json.dumps(timed(args.contestant, args.threads)))
