@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from reglab.data.dataset import TASKS
 from reglab.devices import resolve_device
 from reglab.noise import seeded_noise
+from reglab.optimizers import optimizer
 from reglab.regularizers.averaging import Averages, WeightAverage, apply_average
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.early_stopping import EarlyStopping
@@ -42,7 +43,7 @@ from reglab.scoring import data_loss, metric
 from reglab.validation import check_count, check_nonnegative, check_positive, check_probability
 from reglab.weights import weight_stats
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+OPTIMIZERS = ("sgd", "adam", "adamw")  # as torch.optim.SGD, Adam and AdamW (decay comes from ``decay``)
 HISTORIES = ("running", "exact")  # an epoch's training loss and metric: its minibatches' mean, or its rows scored
 
 
@@ -82,7 +83,7 @@ class FitConfig:
             raise ValueError(f"Invalid value for argument task: expected one of {TASKS}. Received: task={self.task!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
-                f"Invalid value for argument optimizer: expected one of {tuple(OPTIMIZERS)}. "
+                f"Invalid value for argument optimizer: expected one of {OPTIMIZERS}. "
                 f"Received: optimizer={self.optimizer!r}"
             )
         if self.history not in HISTORIES:
@@ -222,27 +223,6 @@ def evaluate_outputs(model: nn.Module, rows: Rows, config: FitConfig | str) -> t
     return float(config.objective(output, y)), config.score(output, y), output, y
 
 
-def proximal_step_size(optimizer: torch.optim.Optimizer, p: Tensor, config: FitConfig) -> float | Tensor:
-    """The step t of the proximal map that keeps the optimizer's fixed points the minimizers of loss + R.
-
-    SGD with heavy-ball momentum μ moves w by lr·g/(1 − μ) at a fixed point, so t = lr/(1 − μ) (a step of
-    lr would minimize loss + (1 − μ)R). Adam moves each coordinate by lr·ĝ/(√v̂ + ε), a diagonal metric,
-    so t is that per-coordinate step lr/(√v̂ + ε): 0 ∈ ∂(loss + R) at its fixed points.
-    """
-    if config.optimizer == "sgd":
-        return config.lr / (1.0 - config.momentum)
-    state, group = optimizer.state[p], optimizer.param_groups[0]
-    if "exp_avg_sq" not in state:
-        return config.lr
-    return adam_step_size(state["exp_avg_sq"], config.lr, float(state["step"]), group["betas"][1], group["eps"])
-
-
-def adam_step_size(exp_avg_sq: Tensor, lr: float | Tensor, step: float, beta2: float, eps: float) -> Tensor:
-    """Adam's per-entry step η / (√(v / (1 − β₂ᵗ)) + ε) after t steps; η a number, or one per member of
-    a stack broadcasting against v."""
-    return (exp_avg_sq / (1.0 - beta2**step)).sqrt_().add_(eps).reciprocal_().mul_(lr)
-
-
 def training_loss(
     config: FitConfig, output: Tensor, y: Tensor, smoothing: float | Tensor | None, lam: Tensor | None
 ) -> Tensor:
@@ -324,13 +304,15 @@ class _Loop:
         self.constrained = [
             (c, [p for _, p in select_parameters(model, getattr(c, "params", None))]) for c in regularizers.constraints
         ]
-        extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
-        self.optimizer = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=0.0, **extra)
+        self.params = list(model.parameters())
+        self.index = {id(p): i for i, p in enumerate(self.params)}
+        self.optimizer = optimizer([p.detach()[None] for p in self.params], [config])  # one member: K = 1
         self.running = RunningMean()  # the epoch's so far
         regularizers.check(config)
         self.smoothing = regularizers.label_smoothing or None
         self.draws: Tensor | None = None  # the mixing draws of every step, set by the loop that knows the steps
         device = next(model.parameters()).device  # ρ, d and the flags in float64 beside the weights
+        self.live = torch.ones(1, dtype=torch.float64, device=device)  # the single-tensor step, as torch.optim
         self.rho = (
             torch.tensor([regularizers.sam.rho], dtype=torch.float64, device=device) if regularizers.sam else None
         )
@@ -358,7 +340,7 @@ class _Loop:
         loss = data + sum((b.value(step) for b in self.loss_terms), 0.0)
         if not torch.isfinite(loss):
             return False
-        self.optimizer.zero_grad(set_to_none=True)
+        self.zero_grad()
         if regularizers.sam is None:
             loss.backward()
         elif not self._sharpness_aware(data, xb, yb, lam, step):
@@ -366,10 +348,10 @@ class _Loop:
         with torch.no_grad():
             for p in self.decayed:
                 p.mul_(1.0 - config.lr * regularizers.decay)
-        self.optimizer.step()
+        self.optimizer.step([None if p.grad is None else p.grad[None] for p in self.params], self.live)
         with torch.no_grad():
             for b in self.prox_terms:
-                b.prox_(step, lambda p: proximal_step_size(self.optimizer, p, config))
+                b.prox_(step, lambda p: self.optimizer.step_size(self.index[id(p)])[0])
             for p in self.projected:
                 regularizers.max_norm.project_(p.data)
             for constraint, weights in self.constrained:
@@ -378,6 +360,10 @@ class _Loop:
         if self.ema_decay is not None:
             self.averages.update_(self.averaged_from, self.include, self.ema_decay)
         return True
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
 
     def _sharpness_aware(self, data: Tensor, xb: object, yb: Tensor, lam: Tensor | None, step: int) -> bool:
         """The gradients of SAM's step: the data term's at the ascent point w + e (e from its gradient at
@@ -393,7 +379,7 @@ class _Loop:
             for p, e in zip(params, rise):
                 p.add_(e[0])
         loss = training_loss(self.config, self.model(xb), yb, self.smoothing, lam)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.zero_grad()
         finite = bool(torch.isfinite(loss))
         if finite:
             loss.backward()

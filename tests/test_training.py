@@ -410,3 +410,50 @@ def test_a_minibatch_without_a_metric_counts_toward_the_loss_only():
             losses.append(loss.item() * len(index))
         assert record["train_metric"] == pytest.approx(r2, rel=1e-12)
         assert record["train_loss"] == pytest.approx(sum(losses) / len(y), rel=1e-12)
+
+
+class WithSpareBranch(nn.Module):
+    """A small network with a branch its forward never uses: torch.optim leaves a parameter without a
+    gradient alone, its moments and step count too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))
+        self.spare = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("adam", lambda p: torch.optim.Adam(p, lr=0.01)),
+        ("adamw", lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.0)),
+        ("sgd", lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
+    ],
+)
+def test_fit_steps_as_torch_optim_does(name, make):
+    """``fit``'s optimizer against ``torch.optim`` in a hand-written loop on the same minibatches: Adam and
+    AdamW bit for bit, SGD with momentum within rounding; the unused branch keeps its initial weights."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 4, generator=g, dtype=torch.float64), torch.randint(3, (40,), generator=g)
+    torch.manual_seed(1)
+    model = WithSpareBranch().double()
+    reference, spare = copy.deepcopy(model), copy.deepcopy(model.spare)
+    optimizer = make(reference.parameters())
+    order = torch.Generator().manual_seed(2)
+    for _ in range(3):
+        for index in torch.randperm(40, generator=order).split(16):
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(reference(X[index]), y[index]).backward()
+            optimizer.step()
+    lr, momentum = (0.05, 0.9) if name == "sgd" else (0.01, 0.0)
+    config = FitConfig(optimizer=name, lr=lr, momentum=momentum, epochs=3, batch_size=16, seed=2, device="cpu")
+    fit(model, (X, y), config=config)
+    for (key, mine), theirs in zip(model.state_dict().items(), reference.state_dict().values()):
+        if name == "sgd":
+            torch.testing.assert_close(mine, theirs, rtol=1e-13, atol=1e-15)
+        else:
+            assert torch.equal(mine, theirs), key
+    assert torch.equal(model.spare.weight, spare.weight)

@@ -32,10 +32,10 @@ from reglab.data import Dataset
 from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, Job, JobResult, run_job
 from reglab.engine.settings import StackSettings
-from reglab.engine.stacked_optim import StackedAdam, StackedSGD
 from reglab.inputs import map_parts
 from reglab.member_axis import along
 from reglab.noise import StackedNoise, seed_noise
+from reglab.optimizers import optimizer
 from reglab.regularizers.averaging import Averages, apply_average
 from reglab.regularizers.sharpness import ascent
 from reglab.regularizers.soft_targets import Mixing, mix
@@ -142,7 +142,7 @@ class FunctionalStack:
         self.chunk = self.batch or EVAL_BATCH  # rows per scoring pass: a vmapped pass over more is no faster
         self.noise = StackedNoise(self.base, [m.model for m in self.members], dtype, device)
         self.augmenting = any(m.loop.regularizers.augment for m in self.members)
-        self.optimizer = (StackedSGD if first.fit.optimizer == "sgd" else StackedAdam)(self.params, self.members)
+        self.optimizer = optimizer(self.params, [m.fit for m in self.members])
         steps = self.epochs * (-(-self.y.shape[1] // (self.batch or self.y.shape[1])))
         self.settings = StackSettings([m.model for m in self.members], [m.loop for m in self.members], steps)
         self.alive = torch.ones(len(self.members), dtype=torch.bool, device=device)

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from reglab.engine.stacked_optim import StackedAdam, StackedSGD, column
+from reglab.member_axis import column
+from reglab.optimizers import SGD, Adam
 from reglab.regularizers.constraints import project_units_
 from reglab.regularizers.schedules import constant
 from reglab.regularizers.terms import select_parameters
@@ -136,7 +137,7 @@ class StackSettings:
             params[i].detach().mul_(column(1.0 - rate * live, params[i]))
 
     @torch.no_grad()
-    def prox_(self, params: list[Tensor], optimizer: StackedAdam | StackedSGD, step: int, live: Tensor) -> None:
+    def prox_(self, params: list[Tensor], optimizer: Adam | SGD, step: int, live: Tensor) -> None:
         """The proximal terms in order: w ← prox of t s(t) λ R at w, t the optimizer's step (Adam's per
         entry, SGD's η/(1 − μ) per member), by the penalty's own ``shrink_`` on every member's units."""
         for term in self.penalties:
@@ -145,7 +146,7 @@ class StackSettings:
             factor = term.factor(step)
             for i, lam in term.strengths.items():
                 t = optimizer.step_size(i, live)
-                if isinstance(optimizer, StackedAdam):
+                if isinstance(optimizer, Adam):
                     if factor is not None:
                         t.mul_(column(factor, t))
                     tl = units(t.mul_(column(lam, t)))

@@ -24,7 +24,8 @@ from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
 from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_metric, stacked_scores, weight_stats
-from reglab.engine.stacked_optim import Rows, StackedAdam, StackedRegularizers, StackedSGD
+from reglab.engine.stacked_optim import Rows, StackedRegularizers
+from reglab.optimizers import optimizer
 from reglab.regularizers.dropout import gaussian_noise_
 from reglab.rows import as_tensors
 from reglab.training import RunningMean, diverged
@@ -147,8 +148,7 @@ class Stack:
         self.model = StackedMLP(widths, parsed[0].activation, len(members), self.dtype, self.device)
         for k, member in enumerate(parsed):
             self.model.set_member(k, member)
-        optimizer = StackedSGD if first.optimizer == "sgd" else StackedAdam
-        self.optimizer = optimizer(self.model.params, members)
+        self.optimizer = optimizer(self.model.params, [m.fit for m in members])
         self.hidden = widths[1:-1]
         self.done: set[int] = set()  # members handed back
         self.frozen: dict[int, list[Tensor]] = {}  # diverged members and the state they keep
@@ -331,7 +331,7 @@ class Stack:
         self.done, self.frozen = set(), {}
         rows = torch.tensor(keep, device=self.device)
         self.model.select(rows)
-        self.optimizer.select(rows, self.model.params, self.members)
+        self.optimizer.select(rows, self.model.params, [m.fit for m in self.members])
         self.data.select(rows)
         self._configure()
 

@@ -1,11 +1,8 @@
-"""Optimizer steps and regularizers on stacked tensors, one hyperparameter per member.
+"""The MLP stack's regularizers on stacked tensors, one hyperparameter per member (its optimizers are the
+loop's own, ``reglab.optimizers``).
 
 Each step repeats the plain loop's arithmetic with a per-member value in place of the scalar:
 
-- Adam: m ← lerp(m, g, 1 − β₁); v ← β₂v + (1 − β₂)g²; w ← w − η/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε),
-  with η a (K,) column, bit for bit ``torch.optim.Adam``'s step (members sharing one η and all live: PyTorch's
-  fused kernel, within an ulp); proximal step t = η / (√(v/(1 − β₂ᵗ)) + ε).
-- SGD with heavy-ball momentum μ: b ← μb + g (b = g at the first step); w ← w − ηb; t = η/(1 − μ).
 - decoupled decay w ← w·(1 − ηλ_d) before the step; penalties as loss terms (their gradient added to the
   data gradient: λ sign w, λw, λ(ρ sign w + (1 − ρ)w), λ√n w_j/‖w_j‖) or proximal steps after it;
   max-norm projection last.
@@ -22,25 +19,17 @@ contiguous, which ``Stack`` arranges by sorting its members).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 from torch import Tensor
-from torch.optim.adam import adam as functional_adam
 
 from reglab.engine.members import Member
+from reglab.member_axis import column
 from reglab.regularizers.constraints import max_norm_scale
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
-from reglab.training import adam_step_size
-
-BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which the plain loop uses
-
-
-def column(values: Sequence[float] | Tensor, like: Tensor) -> Tensor:
-    """Per-member values as a (K, 1, …) tensor of ``like``'s dtype that broadcasts against ``like`` (K, …)."""
-    return torch.as_tensor(values, dtype=like.dtype, device=like.device).view(-1, *(1,) * (like.dim() - 1))
 
 
 class Rows:
@@ -70,120 +59,6 @@ class Rows:
             total[self.slice] += values
         else:
             total.index_add_(0, self.tensor, values)
-
-
-class StackedAdam:
-    """Adam with one learning rate per member, over the leading member axis: ``torch.optim.Adam``'s
-    arithmetic (its single-tensor form, the same bits step for step) with η a (K,) column."""
-
-    def __init__(self, params: list[Tensor], members: list[Member]) -> None:
-        self.steps = 0
-        self.exp_avg = [torch.zeros_like(p, requires_grad=False) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p, requires_grad=False) for p in params]
-        self.counts = [torch.zeros((), dtype=torch.float32) for _ in params]  # the fused kernel's step counts
-        self.select(None, params, members)
-
-    @torch.no_grad()
-    def step(self, grads: list[Tensor], live: Tensor | None = None) -> None:
-        """One step; ``live`` (K,) of 0 and 1 scales each member's η (0: its weights stay as they are).
-        Every member live with one η: PyTorch's fused kernel (``fused_step``)."""
-        self.steps += 1
-        if live is None and self.shared_lr is not None:
-            self.fused_step(grads)
-            return
-        for count in self.counts:
-            count.add_(1.0)
-        bias1, bias2_sqrt = 1.0 - BETAS[0] ** self.steps, (1.0 - BETAS[1] ** self.steps) ** 0.5
-        rate = -self.lr / bias1 if live is None else -(self.lr * live) / bias1
-        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
-            m.lerp_(g, 1.0 - BETAS[0])
-            v.mul_(BETAS[1]).addcmul_(g, g, value=1.0 - BETAS[1])
-            p.detach().addcdiv_(m * column(rate, m), (v.sqrt() / bias2_sqrt).add_(EPS))
-
-    def fused_step(self, grads: list[Tensor]) -> None:
-        """The same step by ``torch.optim.adam.adam(fused=True)``, one pass over memory (within an ulp of
-        the single-tensor arithmetic per step); it advances the step counts itself. Measured faster on the
-        MLP stacks' large weights (sweep K = 64, H = 256: 3.8 s against 4.4 s)."""
-        functional_adam(
-            [p.detach() for p in self.params],
-            [g.contiguous() for g in grads],  # the fused kernel reads memory in order
-            self.exp_avg,
-            self.exp_avg_sq,
-            [],
-            self.counts,
-            fused=True,
-            lr=self.shared_lr,
-            beta1=BETAS[0],
-            beta2=BETAS[1],
-            weight_decay=0.0,
-            eps=EPS,
-            amsgrad=False,
-            maximize=False,
-        )
-
-    def step_size(self, i: int, live: Tensor | None = None) -> Tensor:
-        """Adam's per-entry proximal step on parameter i (``proximal_step_size``), every member's."""
-        lr = self.lr if live is None else self.lr * live
-        return adam_step_size(self.exp_avg_sq[i], column(lr, self.exp_avg_sq[i]), float(self.steps), BETAS[1], EPS)
-
-    def prox_step(self, i: int, rows: Rows) -> Tensor:
-        """``step_size`` of parameter i for the members ``rows``."""
-        v = rows.take(self.exp_avg_sq[i])
-        return adam_step_size(v, column(rows.take(self.lr), v), float(self.steps), BETAS[1], EPS)
-
-    def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
-        """Follows the stack to the members ``keep`` (all when None) and their new parameter tensors."""
-        self.params, self.lr = params, learning_rates(members, params[0].device)
-        rates = {m.fit.lr for m in members}
-        self.shared_lr = rates.pop() if len(rates) == 1 else None
-        if keep is not None:
-            self.exp_avg = [t.index_select(0, keep) for t in self.exp_avg]
-            self.exp_avg_sq = [t.index_select(0, keep) for t in self.exp_avg_sq]
-
-
-def learning_rates(members: list[Member], device: torch.device) -> Tensor:
-    """The members' η as a float64 (K,) tensor: per-member values are rounded to the weights' dtype only
-    after the arithmetic the plain loop does in Python floats."""
-    return torch.tensor([m.fit.lr for m in members], dtype=torch.float64, device=device)
-
-
-class StackedSGD:
-    """SGD with heavy-ball momentum, one learning rate and one momentum per member: ``torch.optim.SGD``'s
-    arithmetic with η and μ (K,) columns (a member with μ = 0 steps by its gradient)."""
-
-    def __init__(self, params: list[Tensor], members: list[Member]) -> None:
-        self.buffers: list[Tensor] = []
-        self.select(None, params, members)
-
-    @torch.no_grad()
-    def step(self, grads: list[Tensor], live: Tensor | None = None) -> None:
-        """One step; ``live`` (K,) of 0 and 1 scales each member's η (0: its weights stay as they are)."""
-        if self.heavy_ball:
-            if self.buffers:
-                for b, g in zip(self.buffers, grads):
-                    b.mul_(column(self.momentum, b)).add_(g)
-            else:
-                self.buffers = [g.detach().clone() for g in grads]
-            grads = self.buffers
-        rate = -self.lr if live is None else -(self.lr * live)
-        for p, g in zip(self.params, grads):
-            p.detach().addcmul_(g, column(rate, p))
-
-    def step_size(self, i: int, live: Tensor | None = None) -> Tensor:
-        """η/(1 − μ) per member (float64, (K,))."""
-        size = self.lr / (1.0 - self.momentum)
-        return size if live is None else size * live
-
-    def prox_step(self, i: int, rows: Rows) -> list[float]:
-        """η/(1 − μ) for the members ``rows``."""
-        return rows.take(self.step_size(i)).tolist()
-
-    def select(self, keep: Tensor | None, params: list[Tensor], members: list[Member]) -> None:
-        self.params, self.lr = params, learning_rates(members, params[0].device)
-        self.momentum = torch.tensor([m.fit.momentum for m in members], dtype=torch.float64, device=self.lr.device)
-        self.heavy_ball = any(m.fit.momentum for m in members)  # known on the host: no sync per step
-        if keep is not None:
-            self.buffers = [t.index_select(0, keep) for t in self.buffers]
 
 
 @dataclass

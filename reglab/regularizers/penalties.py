@@ -41,7 +41,7 @@ def soft_threshold(v: Tensor, tau: float | Tensor) -> Tensor:
 def as_values(x: float | Tensor, like: Tensor) -> Tensor:
     """x as a tensor of ``like``'s dtype and device: a proximal map then rounds tλ, 1 + tλ, ... in that
     dtype, as the stacked engine rounds its per-member values, so both give the same bits."""
-    return x if isinstance(x, Tensor) else torch.tensor(x, dtype=like.dtype, device=like.device)
+    return x.to(like.dtype) if isinstance(x, Tensor) else torch.tensor(x, dtype=like.dtype, device=like.device)
 
 
 def unit_rows(w: Tensor) -> Tensor:

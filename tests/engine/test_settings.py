@@ -3,14 +3,12 @@ its own loop's, and a member without a term (strength 0, decay 0, no bound) keep
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 from torch import nn
 
 from reglab.engine.settings import StackSettings
-from reglab.engine.stacked_optim import StackedAdam, StackedSGD
+from reglab.optimizers import SGD, Adam
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
 from reglab.regularizers.schedules import Warmup
@@ -32,9 +30,9 @@ def members(regularizers: list[Regularizers], optimizer: str = "adam") -> tuple[
     return loops, params
 
 
-def fits(loops: list[_Loop]) -> list[SimpleNamespace]:
-    """What a stacked optimizer reads of its members: their ``fit``."""
-    return [SimpleNamespace(fit=loop.config) for loop in loops]
+def fits(loops: list[_Loop]) -> list[FitConfig]:
+    """What a stacked optimizer reads of its members: their ``FitConfig``."""
+    return [loop.config for loop in loops]
 
 
 def settings_of(loops: list[_Loop], steps: int = 4) -> StackSettings:
@@ -56,7 +54,7 @@ def test_a_member_without_terms_keeps_its_weights_bit_for_bit(penalty, optimizer
     regs = Regularizers([Term(penalty, mode="proximal")], decay=0.1, max_norm=MaxNorm(0.5))
     loops, params = members([regs, Regularizers(), regs], optimizer)
     settings = settings_of(loops)
-    stacked = (StackedAdam if optimizer == "adam" else StackedSGD)(params, fits(loops))
+    stacked = (Adam if optimizer == "adam" else SGD)(params, fits(loops))
     for p in params:
         p.grad = torch.randn_like(p)
     stacked.step([p.grad for p in params])
@@ -73,7 +71,7 @@ def test_a_member_without_terms_keeps_its_weights_bit_for_bit(penalty, optimizer
 def test_a_dead_member_keeps_its_weights_bit_for_bit():
     regs = Regularizers([Term(L1(0.05), mode="proximal")], decay=0.1, max_norm=MaxNorm(0.5))
     loops, params = members([regs, regs])
-    settings, adam = settings_of(loops), StackedAdam(params, fits(loops))
+    settings, adam = settings_of(loops), Adam(params, fits(loops))
     live = torch.tensor([1.0, 0.0], dtype=torch.float64)
     before = [p.clone() for p in params]
     adam.step([torch.ones_like(p) for p in params], live)

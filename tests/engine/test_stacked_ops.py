@@ -11,18 +11,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from reglab.engine.stacked_optim import (
-    Rows,
-    StackedAdam,
-    StackedSGD,
-    add_penalty_gradient_,
-    max_norm_,
-    penalty_prox_,
-    penalty_value,
-)
+from reglab.engine.stacked_optim import Rows, add_penalty_gradient_, max_norm_, penalty_prox_, penalty_value
+from reglab.optimizers import SGD, Adam
 from reglab.regularizers.constraints import MaxNorm
 from reglab.regularizers.penalties import L1, L2, ElasticNet, GroupLasso
-from reglab.training import FitConfig, proximal_step_size
 
 K, IN, OUT = 5, 7, 4
 STRENGTHS = [0.0, 0.05, 0.3, 1.0, 4.0]
@@ -95,8 +87,9 @@ def test_rows_touch_only_their_members():
         assert total[index].tolist() == [1.0, 2.0, 3.0] and total.sum() == 6.0
 
 
-def members(lr: list[float], momentum: list[float] | None = None) -> list:
-    return [SimpleNamespace(fit=SimpleNamespace(lr=a, momentum=m)) for a, m in zip(lr, momentum or [0.0] * len(lr))]
+def configs(lr: list[float], momentum: list[float] | None = None) -> list:
+    """What an optimizer reads of each member's ``FitConfig``."""
+    return [SimpleNamespace(lr=a, momentum=m) for a, m in zip(lr, momentum or [0.0] * len(lr))]
 
 
 def side_by_side(w: torch.Tensor, stacked, optimizer, seed: int) -> tuple[list, list]:
@@ -115,17 +108,18 @@ def side_by_side(w: torch.Tensor, stacked, optimizer, seed: int) -> tuple[list, 
 
 def test_adam_steps_and_proximal_steps_are_each_members_own():
     """Per-member learning rates: the stacked Adam moves each member as torch.optim.Adam moves it alone,
-    and its proximal step is ``proximal_step_size``."""
+    and its proximal step is η / (√(v / (1 − β₂ᵗ)) + ε) of torch.optim.Adam's own state."""
     lrs = [1e-3, 1e-2, 1e-2, 0.1, 1e-3]
     w = stack(4)
     params = [w.clone()]
-    adam = StackedAdam(params, members(lrs))
+    adam = Adam(params, configs(lrs))
     singles, optimizers = side_by_side(w, adam, lambda p, k: torch.optim.Adam([p], lr=lrs[k]), seed=10)
     rows = Rows(list(range(K)), torch.device("cpu"))
     step_sizes = adam.prox_step(0, rows)
     for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
         assert torch.equal(params[0][k].T, p.detach())  # torch.optim.Adam's bits
-        expected = proximal_step_size(optimizer, p, FitConfig(lr=lrs[k]))
+        state, beta2 = optimizer.state[p], optimizer.param_groups[0]["betas"][1]
+        expected = lrs[k] / ((state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))).sqrt() + 1e-8)
         torch.testing.assert_close(step_sizes[k].T, expected, rtol=1e-15, atol=0.0)
 
 
@@ -133,15 +127,14 @@ def test_sgd_steps_with_momentum_are_each_members_own():
     lrs, momenta = [0.1, 0.05, 0.1, 0.2, 0.01], [0.0, 0.9, 0.5, 0.9, 0.0]
     w = stack(5)
     params = [w.clone()]
-    sgd = StackedSGD(params, members(lrs, momenta))
+    sgd = SGD(params, configs(lrs, momenta))
     singles, optimizers = side_by_side(
         w, sgd, lambda p, k: torch.optim.SGD([p], lr=lrs[k], momentum=momenta[k]), seed=20
     )
     rows = Rows(list(range(K)), torch.device("cpu"))
-    for k, (p, optimizer) in enumerate(zip(singles, optimizers)):
+    for k, p in enumerate(singles):
         torch.testing.assert_close(params[0][k].T, p.detach(), rtol=1e-14, atol=1e-15)
-        config = FitConfig(optimizer="sgd", lr=lrs[k], momentum=momenta[k])
-        assert sgd.prox_step(0, rows)[k] == proximal_step_size(optimizer, p, config)
+        assert sgd.prox_step(0, rows)[k] == lrs[k] / (1.0 - momenta[k])
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -150,7 +143,7 @@ def test_the_fused_adam_variant_equals_the_single_tensor_steps(dtype):
     the single-tensor arithmetic (every member live, ``live`` given) over several steps."""
     w = stack(6).to(dtype)
     fused, single = [w.clone()], [w.clone()]
-    fused_adam, single_adam = StackedAdam(fused, members([1e-2] * K)), StackedAdam(single, members([1e-2] * K))
+    fused_adam, single_adam = Adam(fused, configs([1e-2] * K)), Adam(single, configs([1e-2] * K))
     for step in range(5):
         grad = torch.randn(K, IN, OUT, generator=torch.Generator().manual_seed(30 + step), dtype=dtype)
         fused_adam.step([grad])
