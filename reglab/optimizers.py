@@ -43,9 +43,12 @@ def rates(configs: Sequence, device: torch.device) -> Tensor:
 
 
 class Adam:
-    """Adam with one learning rate per member over ``params`` (K, ...)."""
+    """Adam with one learning rate per member over ``params`` (K, ...); ``fused``: members sharing one η and
+    all live step by PyTorch's fused kernel (a stack's large weights), else by ``torch.optim.Adam``'s
+    single-tensor arithmetic (one model: its bits)."""
 
-    def __init__(self, params: list[Tensor], configs: Sequence) -> None:
+    def __init__(self, params: list[Tensor], configs: Sequence, fused: bool = True) -> None:
+        self.fused = fused
         self.steps = [0] * len(params)
         self.exp_avg: list[Tensor] = []
         self.exp_avg_sq: list[Tensor] = []
@@ -60,7 +63,8 @@ class Adam:
         if not self.exp_avg:
             self.exp_avg = [torch.zeros_like(p, requires_grad=False) for p in self.params]
             self.exp_avg_sq = [torch.zeros_like(p, requires_grad=False) for p in self.params]
-        if live is None and self.shared_lr is not None and all(g is not None for g in grads):
+        shared = live is None and self.shared_lr is not None
+        if shared and self.fused and all(g is not None for g in grads):
             self.steps = [t + 1 for t in self.steps]
             self.fused_step(grads)
             return
@@ -70,10 +74,14 @@ class Adam:
             self.steps[i] += 1
             self.counts[i].add_(1.0)
             bias1, bias2_sqrt = 1.0 - BETAS[0] ** self.steps[i], (1.0 - BETAS[1] ** self.steps[i]) ** 0.5
-            rate = -self.lr / bias1 if live is None else -(self.lr * live) / bias1
             m.lerp_(g, 1.0 - BETAS[0])
             v.mul_(BETAS[1]).addcmul_(g, g, value=1.0 - BETAS[1])
-            p.detach().addcdiv_(m * column(rate, m), (v.sqrt() / bias2_sqrt).add_(EPS))
+            denominator = (v.sqrt() / bias2_sqrt).add_(EPS)
+            if shared:
+                p.detach().addcdiv_(m, denominator, value=-self.shared_lr / bias1)
+            else:
+                rate = -self.lr / bias1 if live is None else -(self.lr * live) / bias1
+                p.detach().addcdiv_(m * column(rate, m), denominator)
 
     def fused_step(self, grads: list[Tensor]) -> None:
         """The same step by ``torch.optim.adam.adam(fused=True)``, one pass over memory (within an ulp of
@@ -159,5 +167,8 @@ class SGD:
 
 
 def optimizer(params: list[Tensor], configs: Sequence) -> Adam | SGD:
-    """SGD for members that train by it, Adam for Adam and AdamW (without weight decay, the same step)."""
-    return (SGD if configs[0].optimizer == "sgd" else Adam)(params, configs)
+    """SGD for members that train by it, Adam for Adam and AdamW (without weight decay, the same step);
+    one member (K = 1) steps by ``torch.optim``'s single-tensor arithmetic, a stack may fuse."""
+    if configs[0].optimizer == "sgd":
+        return SGD(params, configs)
+    return Adam(params, configs, fused=len(configs) > 1)

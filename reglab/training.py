@@ -312,7 +312,6 @@ class _Loop:
         self.smoothing = regularizers.label_smoothing or None
         self.draws: Tensor | None = None  # the mixing draws of every step, set by the loop that knows the steps
         device = next(model.parameters()).device  # ρ, d and the flags in float64 beside the weights
-        self.live = torch.ones(1, dtype=torch.float64, device=device)  # the single-tensor step, as torch.optim
         self.rho = (
             torch.tensor([regularizers.sam.rho], dtype=torch.float64, device=device) if regularizers.sam else None
         )
@@ -348,7 +347,7 @@ class _Loop:
         with torch.no_grad():
             for p in self.decayed:
                 p.mul_(1.0 - config.lr * regularizers.decay)
-        self.optimizer.step([None if p.grad is None else p.grad[None] for p in self.params], self.live)
+        self.optimizer.step([None if p.grad is None else p.grad[None] for p in self.params])
         with torch.no_grad():
             for b in self.prox_terms:
                 b.prox_(step, lambda p: self.optimizer.step_size(self.index[id(p)])[0])
