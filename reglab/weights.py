@@ -13,15 +13,28 @@ from reglab.regularizers.terms import select_parameters
 
 @torch.no_grad()
 def weight_stats(model: nn.Module) -> dict:
-    """Fraction of exact zeros, L2 norm and all-zero units over the model's weights (not biases/norms)."""
-    weights = [p for _, p in select_parameters(model)]
+    """Fraction of exact zeros, L2 norm and all-zero units over the model's weights (not biases/norms):
+    ``member_weight_stats`` of the one model."""
+    weights = [unit_rows(p).T[None] for _, p in select_parameters(model)]
     if not weights:
         return {"zeros": 0.0, "weight_norm": 0.0, "units_pruned": 0}
-    count = sum(p.numel() for p in weights)
-    zeros = sum(int((p == 0).sum()) for p in weights)
-    norm = float(torch.sqrt(sum((p.double() ** 2).sum() for p in weights)))
-    pruned = sum(int((unit_rows(p) == 0).all(dim=1).sum()) for p in weights)
-    return {"zeros": zeros / count, "weight_norm": norm, "units_pruned": pruned}
+    stats = member_weight_stats(weights)
+    return {
+        "zeros": float(stats["zeros"]),
+        "weight_norm": float(stats["weight_norm"]),
+        "units_pruned": int(stats["units_pruned"]),
+    }
+
+
+@torch.no_grad()
+def member_weight_stats(weights: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per member (K,) of weights (K, in, out), a unit's incoming weights along dim 1: the fraction of exact
+    zeros, the L2 norm (in float64) and the units whose incoming weights are all zero."""
+    count = sum(w[0].numel() for w in weights)
+    zeros = sum((w == 0).sum(dim=(1, 2)) for w in weights)
+    norm = torch.sqrt(sum(torch.linalg.vector_norm(w, dim=(1, 2), dtype=torch.float64).square() for w in weights))
+    pruned = sum((w == 0).all(dim=1).sum(dim=1) for w in weights)
+    return {"zeros": zeros.double() / count, "weight_norm": norm, "units_pruned": pruned}
 
 
 HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 51)

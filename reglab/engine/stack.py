@@ -23,13 +23,13 @@ from reglab.calibration import trial_calibration
 from reglab.devices import resolve_device
 from reglab.engine.jobs import METRIC_FIELDS, JobResult
 from reglab.engine.members import Member, Parsed
-from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_metric, stacked_scores, weight_stats
+from reglab.engine.stacked import StackedMLP, stacked_loss, stacked_metric, stacked_scores
 from reglab.engine.stacked_optim import Rows, StackedRegularizers
 from reglab.optimizers import optimizer
 from reglab.regularizers.dropout import gaussian_noise_
 from reglab.rows import as_tensors
 from reglab.training import RunningMean, diverged
-from reglab.weights import weight_histogram
+from reglab.weights import member_weight_stats, weight_histogram
 
 EVAL_ROWS = 128  # rows per member in one evaluation pass
 
@@ -241,7 +241,7 @@ class Stack:
             train = tuple(v.tolist() for v in self.running.means())
         monitor = self.evaluate(self.model, which, self.data.monitor)
         penalties = self.regularizers.value(self.model.weights).tolist()
-        stats = {name: values.tolist() for name, values in weight_stats(self.model.weights).items()}
+        stats = {name: values.tolist() for name, values in member_weight_stats(self.model.weights).items()}
         return [
             {
                 "epoch": epoch,
@@ -309,7 +309,7 @@ class Stack:
         train = self.evaluate(model, which, self.data.train)
         evaluation = self.evaluate_outputs(model, which, self.data.evaluation)
         rows = self.data.evaluation.counts[which].tolist()
-        stats = {name: values.tolist() for name, values in weight_stats(model.weights).items()}
+        stats = {name: values.tolist() for name, values in member_weight_stats(model.weights).items()}
         return [
             {
                 "train_loss": train[0][j],

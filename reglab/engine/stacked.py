@@ -142,13 +142,3 @@ def stacked_metric(output: Tensor, y: Tensor, valid: Tensor, task: str) -> Tenso
     mean = (y * valid).sum(dim=1, keepdim=True) / count[:, None]
     total = ((y - mean) ** 2 * valid).sum(dim=1)
     return torch.where(total > 0, 1.0 - squares.sum(dim=1) / total, torch.full_like(total, float("nan")))
-
-
-@torch.no_grad()
-def weight_stats(weights: list[Tensor]) -> dict[str, Tensor]:
-    """Per member: fraction of exact zeros, L2 norm (in float64) and all-zero units over the weights."""
-    count = sum(w[0].numel() for w in weights)
-    zeros = sum((w == 0).sum(dim=(1, 2)) for w in weights)
-    norm = torch.sqrt(sum(torch.linalg.vector_norm(w, dim=(1, 2), dtype=torch.float64).square() for w in weights))
-    pruned = sum((w == 0).all(dim=1).sum(dim=1) for w in weights)
-    return {"zeros": zeros.double() / count, "weight_norm": norm, "units_pruned": pruned}
