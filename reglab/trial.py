@@ -24,7 +24,7 @@ from reglab.methods import Regularization
 from reglab.models import ModelSpec
 from reglab.regularizers.terms import select_parameters
 from reglab.rows import as_rows
-from reglab.training import FitConfig, FitResult, evaluate, evaluate_outputs, fit
+from reglab.training import FitConfig, FitResult, Regularizers, evaluate, evaluate_outputs, fit
 from reglab.weights import weight_histogram, weight_stats
 
 MONITOR_FRACTION = 0.2
@@ -135,21 +135,51 @@ def training_rows(
     return train_idx[keep], train_idx[monitor]
 
 
+@dataclass
+class TrialSetup:
+    """What a trial trains, ready for the loop: the rows it trains on, its prepared training, monitored and
+    evaluation rows, its ``FitConfig`` (with the training target's scale), its seeded model and the
+    regularizers the loop applies to it."""
+
+    rows: np.ndarray
+    train: object
+    monitor: object
+    evaluation: object
+    fit: FitConfig
+    model: torch.nn.Module
+    regularizers: Regularizers
+
+
+def set_up(dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig) -> TrialSetup:
+    """A trial as ``run_trial``, a torch.func stack and the scikit-learn estimators train it: its rows
+    (``training_rows``), preprocessing fitted on them (``prepare``), and its model built under
+    ``torch.manual_seed(seed)``, the caller's PyTorch random state left as it was."""
+    fit_idx, monitor_idx = training_rows(dataset, train_idx, eval_idx, config)
+    train, monitor, evaluation = prepare(dataset, fit_idx, monitor_idx, eval_idx)
+    fit_config = replace(config.fit, target_scale=target_scale(dataset, fit_idx))  # a user's loss sees its units
+    with own_random_state():
+        torch.manual_seed(fit_config.seed)
+        model = build_model(dataset, config)
+    regularizers = config.regularization.loop_regularizers(model)
+    return TrialSetup(fit_idx, train, monitor, evaluation, fit_config, model, regularizers)
+
+
 def run_trial(
     dataset: Dataset, train_idx: np.ndarray, eval_idx: np.ndarray, config: TrialConfig, on_epoch=None
 ) -> tuple[TrialResult, FitResult]:
     """Train on ``train_idx``, score on ``eval_idx``; deterministic given the config's seed. The caller's
     PyTorch random state is left as it was (the trial seeds its own)."""
-    reg, fit_config = config.regularization, config.fit
-    fit_idx, monitor_idx = training_rows(dataset, train_idx, eval_idx, config)
-    train, monitor, evaluation = prepare(dataset, fit_idx, monitor_idx, eval_idx)
-    fit_config = replace(fit_config, target_scale=target_scale(dataset, fit_idx))  # a user's loss sees its units
-    with own_random_state():
-        torch.manual_seed(fit_config.seed)
-        model = build_model(dataset, config)
-        loop = reg.loop_regularizers(model)
-        fitted = fit(model, train, monitor, config=fit_config, regularizers=loop, on_epoch=on_epoch)
-        return summarize(fitted, train, evaluation, fit_config), fitted
+    setup = set_up(dataset, train_idx, eval_idx, config)
+    with own_random_state():  # fit seeds the global generators; a model that draws from them scores seeded too
+        fitted = fit(
+            setup.model,
+            setup.train,
+            setup.monitor,
+            config=setup.fit,
+            regularizers=setup.regularizers,
+            on_epoch=on_epoch,
+        )
+        return summarize(fitted, setup.train, setup.evaluation, setup.fit), fitted
 
 
 def own_random_state():

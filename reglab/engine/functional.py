@@ -42,22 +42,18 @@ from reglab.regularizers.soft_targets import Mixing, mix
 from reglab.rows import EVAL_BATCH, as_rows, as_tensors, ordered_batches
 from reglab.scoring import metric_value
 from reglab.training import FitResult, RunningMean, _Loop, diverged, training_loss
-from reglab.trial import build_model, own_random_state, prepare, summarize, target_scale, training_rows
+from reglab.trial import set_up, summarize
 
 
 class Member:
     """One job's trial, built as ``run_trial`` builds it, and its plain loop's parts."""
 
     def __init__(self, dataset: Dataset, job: Job, device: torch.device) -> None:
-        self.job, reg = job, job.config.regularization
-        fit_idx, monitor_idx = training_rows(dataset, job.train_idx, job.eval_idx, job.config)
-        self.train, self.monitor, self.evaluation = prepare(dataset, fit_idx, monitor_idx, job.eval_idx)
-        self.fit = replace(job.config.fit, target_scale=target_scale(dataset, fit_idx))
-        with own_random_state():
-            torch.manual_seed(self.fit.seed)
-            self.model = build_model(dataset, job.config).to(device)
+        self.job, setup = job, set_up(dataset, job.train_idx, job.eval_idx, job.config)
+        self.train, self.monitor, self.evaluation, self.fit = setup.train, setup.monitor, setup.evaluation, setup.fit
+        self.model = setup.model.to(device)
         seed_noise(self.model, self.fit.seed, device)  # its noise layers' streams, as ``fit`` seeds them
-        self.loop = _Loop(self.model, self.fit, reg.loop_regularizers(self.model))
+        self.loop = _Loop(self.model, self.fit, setup.regularizers)
         self.stopper = copy.deepcopy(self.loop.regularizers.early_stopping)
         if self.stopper is not None:
             self.stopper.reset()

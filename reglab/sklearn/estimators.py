@@ -33,9 +33,9 @@ from reglab.data.splits import Standardizer
 from reglab.engine.jobs import TRIAL_THREADS, intra_op_threads
 from reglab.methods import METHODS, Regularization
 from reglab.models import ModelSpec
-from reglab.rows import EVAL_BATCH
+from reglab.rows import EVAL_BATCH, n_rows
 from reglab.training import FitConfig, fit
-from reglab.trial import TrialConfig, build_model, check_setup, own_random_state, prepare, training_rows
+from reglab.trial import TrialConfig, check_setup, own_random_state, set_up
 
 STRENGTHS = (
     "l1",
@@ -220,19 +220,17 @@ class RegularizedNet(BaseEstimator):
         """``run_trial``'s training: rows, preprocessing fitted on them, the seeded model, the one loop, on
         the engine's intra-op thread count (so the floats are those of the engine's run)."""
         config = self.trial_config()
-        rows = np.arange(dataset.n_samples)
-        fit_rows, monitor_rows = training_rows(dataset, rows, rows[:0], config)
-        train, monitor = prepare(dataset, fit_rows, monitor_rows)
         check_setup(dataset, config)  # a module that does not fit the data or the task: one line, before training
+        rows = np.arange(dataset.n_samples)
+        setup = set_up(dataset, rows, rows[:0], config)
+        monitored = n_rows(setup.monitor) > 0
         with intra_op_threads(TRIAL_THREADS), own_random_state():
-            torch.manual_seed(config.fit.seed)
-            model = build_model(dataset, config)
             result = fit(
-                model,
-                train,
-                monitor if len(monitor_rows) else None,
-                config=config.fit,
-                regularizers=config.regularization.loop_regularizers(model),
+                setup.model,
+                setup.train,
+                setup.monitor if monitored else None,
+                config=setup.fit,
+                regularizers=setup.regularizers,
             )
         if result.outcome == "diverged":
             warnings.warn(
@@ -242,10 +240,9 @@ class RegularizedNet(BaseEstimator):
                 stacklevel=3,
             )
         # ``prepare`` fitted the same transforms on the same rows; kept here for new samples
-        self._standardizer = Standardizer.fit(dataset.X[fit_rows])
-        y = dataset.y[fit_rows]
-        self._target = (float(y.mean()), float(y.std()) or 1.0) if self.task == "regression" else (0.0, 1.0)
-        self.module_ = model.eval()
+        self._standardizer = Standardizer.fit(dataset.X[setup.rows])
+        self._target = setup.fit.target_scale  # (mean, sd) of a regression target's training rows
+        self.module_ = setup.model.eval()
         self.history_ = result.history
         self.n_iter_ = len(result.history)
 
