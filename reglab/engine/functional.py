@@ -7,13 +7,15 @@ under ``vmap`` gives every member's loss and updates every member's buffers, and
 every member's own gradient. Noise is each member's own: its augmentation transforms its slot of the
 minibatch with its own generator, and each noise layer's (K, ...) noise is drawn slot by slot by the
 members' own layers (``noise.StackedNoise``), so a member sees the masks of its run alone whatever shares
-its stack. The rest of a step is written once over the member axis with per-member (K,) settings
-(``settings.StackSettings``: the penalties' own ``value_of`` vmapped and ``shrink_`` maps, decoupled decay,
-max-norm; the stacked Adam or SGD with each member's learning rate), with no loop over members and no
-host synchronization: a member whose objective is not finite leaves the on-device ``alive`` mask, which
-the stack reads once per epoch. Early stopping, the epoch's record and the final scores are the plain
-loop's own code on each member's module. A stack runs on the caller's intra-op threads, as the MLP stack
-does (a trial alone runs on ``TRIAL_THREADS``), so a member equals its run alone within rounding.
+its stack; so are its mixing draws (from its seed's stream). The rest of a step is written once over the
+member axis with per-member (K,) settings (``settings.StackSettings``: the penalties' own ``value_of``
+vmapped and ``shrink_`` maps, decoupled decay, max-norm; the loop's own Adam or SGD, ``reglab.optimizers``,
+with each member's learning rate; label smoothing ε, SAM's ρ, the EMA's decay and SWA's start), with no
+loop over members and no host synchronization: a member whose objective is not finite leaves the
+on-device ``alive`` mask, which the stack reads once per epoch. Early stopping, the epoch's record and the
+final scores are the plain loop's own code on each member's module. A stack runs on the caller's intra-op
+threads, as the MLP stack does (a trial alone runs on ``TRIAL_THREADS``), so a member equals its run alone
+within rounding.
 """
 
 from __future__ import annotations
