@@ -28,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from shared import arguments, digits_budget, plt, save
+from shared import arguments, digits_budget, plt, print_comparison, save
 
 from reglab import FitConfig, Regularizers, fit, mlp, score_calibration
 from reglab.calibration import Reliability
-from reglab.selection.stats import mean_interval, paired_comparison
+from reglab.selection.stats import paired_comparison
+from reglab.study.summary import interval
 
 SMOOTHING = (0.0, 0.1, 0.2)
 SCORES = ("nll", "ece", "accuracy", "confidence")
@@ -69,19 +70,14 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
                 runs[epsilon][name].append(value)
             bins[epsilon].append(scored.bins)
             first.setdefault(epsilon, probs)
-    summary = {e: {s: mean_interval(runs[e][s]) for s in SCORES} for e in SMOOTHING}
+    summary = {e: {s: interval(runs[e][s]) for s in SCORES} for e in SMOOTHING}
     paired = {e: {s: paired_comparison(runs[e][s], runs[0.0][s]) for s in SCORES} for e in SMOOTHING[1:]}
 
     print(
         f"digits, {len(train_data[1])} training rows, {len(y_test)} test rows, MLP 64-{hidden}-10, "
         f"{epochs} epochs, {seeds} seeds: mean [95% t-interval]"
     )
-    for epsilon in SMOOTHING:
-        cells = "   ".join(f"{s} {m:.3f} [{lo:.3f}, {hi:.3f}]" for s, (m, _, lo, hi) in summary[epsilon].items())
-        print(f"  ε = {epsilon:<4g} {cells}")
-    for epsilon, rows in paired.items():
-        cells = "   ".join(f"{s} {p.mean_diff:+.3f} [{p.low:+.3f}, {p.high:+.3f}]" for s, p in rows.items())
-        print(f"  ε = {epsilon:g} − none: {cells}")
+    print_comparison(summary, paired, lambda epsilon: f"ε = {epsilon:g}" if epsilon else "none", digits=3)
 
     figure, axes = plt.subplots(1, len(SMOOTHING), figsize=(4 * len(SMOOTHING), 4), sharey=True)
     for axis, epsilon in zip(axes, SMOOTHING):
@@ -90,7 +86,7 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
         axis.bar(edges, np.nan_to_num(pooled.accuracy), width=edges[1], align="edge", edgecolor="k", label="accuracy")
         axis.plot([0, 1], [0, 1], "k--", lw=1)
         axis.plot(pooled.confidence, pooled.accuracy, "C1o", ms=4, label="mean confidence")
-        nll, ece = summary[epsilon]["nll"][0], summary[epsilon]["ece"][0]
+        nll, ece = summary[epsilon]["nll"].mean, summary[epsilon]["ece"].mean
         title = "no smoothing" if epsilon == 0 else f"label smoothing ε = {epsilon:g}"
         axis.set(xlabel="confidence (top probability)", title=f"{title}\nNLL {nll:.3f}, ECE {ece:.3f}")
     axes[0].set_ylabel("accuracy")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from shared import arguments, digits_budget, plt, save
+from shared import arguments, digits_budget, plt, print_comparison, save
 
 from reglab import FitConfig, Mixing, Regularizers, fit, mlp
 from reglab.selection.stats import paired_comparison
@@ -40,6 +40,10 @@ def train(alpha: float, seed: int, data: tuple, hidden: int, epochs: int) -> tor
     config = FitConfig(optimizer="adam", lr=1e-3, epochs=epochs, batch_size=32, seed=seed)
     fit(model, data, config=config, regularizers=Regularizers(mixing=Mixing(mixup=alpha) if alpha else None))
     return model
+
+
+def label(alpha: float) -> str:
+    return f"mixup α = {alpha:g}" if alpha else "none"
 
 
 def predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
@@ -68,15 +72,9 @@ def main(quick: bool = False, out: Path = Path("figures")) -> dict:
         f"digits, {len(y_train)} training rows, {len(y_test)} test rows, MLP 64-{hidden}-10, {epochs} epochs, "
         f"{seeds} seeds: accuracy in evaluation mode, mean [95% t-interval]"
     )
-    for alpha in ALPHAS:
-        name = "none" if alpha == 0 else f"mixup α = {alpha:g}"
-        cells = "   ".join(f"{s} {v.mean:.4f} [{v.low:.4f}, {v.high:.4f}]" for s, v in summary[alpha].items())
-        print(f"  {name:<14} {cells}")
-    for alpha, rows in paired.items():
-        cells = "   ".join(f"{s} {p.mean_diff:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for s, p in rows.items())
-        print(f"  α = {alpha:g} − none: {cells}")
+    print_comparison(summary, paired, label, digits=4)
 
-    names = ["none" if a == 0 else f"mixup α = {a:g}" for a in ALPHAS]
+    names = [label(a) for a in ALPHAS]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, shown, width in ((axes[0], SCORES[:2], 0.35), (axes[1], SCORES[2:], 0.6)):
         for i, score in enumerate(shown):

@@ -43,3 +43,20 @@ def digits_budget(seed: int = 0, test_size: float = 0.85) -> tuple[tuple, tuple]
     scaler = Standardizer.fit(data.X[train])
     as_float = lambda rows: scaler.transform(data.X[rows]).astype(np.float32)  # noqa: E731
     return (as_float(train), data.y[train]), (as_float(test), data.y[test])
+
+
+def print_comparison(summary: dict, paired: dict, name, digits: int) -> None:
+    """Each setting's scores as mean [95% t-interval] (``summary``: setting → score → ``Interval``), then
+    each other setting's paired difference from the first (``paired``: setting → score → ``Paired``);
+    ``name(setting)`` labels a setting."""
+    for setting, scores in summary.items():
+        cells = "   ".join(
+            f"{s} {v.mean:.{digits}f} [{v.low:.{digits}f}, {v.high:.{digits}f}]" for s, v in scores.items()
+        )
+        print(f"  {name(setting):<14} {cells}")
+    first = name(next(iter(summary)))
+    for setting, rows in paired.items():
+        cells = "   ".join(
+            f"{s} {p.mean_diff:+.{digits}f} [{p.low:+.{digits}f}, {p.high:+.{digits}f}]" for s, p in rows.items()
+        )
+        print(f"  {name(setting)} − {first}: {cells}")

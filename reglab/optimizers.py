@@ -68,6 +68,7 @@ class Adam:
             self.steps = [t + 1 for t in self.steps]
             self.fused_step(grads)
             return
+        scale = -self.lr if live is None else -(self.lr * live)  # −η per member, before bias correction
         for i, (p, g, m, v) in enumerate(zip(self.params, grads, self.exp_avg, self.exp_avg_sq)):
             if g is None:
                 continue
@@ -80,8 +81,7 @@ class Adam:
             if shared:
                 p.detach().addcdiv_(m, denominator, value=-self.shared_lr / bias1)
             else:
-                rate = -self.lr / bias1 if live is None else -(self.lr * live) / bias1
-                p.detach().addcdiv_(m * column(rate, m), denominator)
+                p.detach().addcdiv_(m * column(scale / bias1, m), denominator)
 
     def fused_step(self, grads: list[Tensor]) -> None:
         """The same step by ``torch.optim.adam.adam(fused=True)``, one pass over memory (within an ulp of

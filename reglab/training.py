@@ -332,7 +332,7 @@ class _Loop:
         if self.draws is not None:
             if step == 0:
                 regularizers.mixing.check(xb)
-            xb, lam = mix(xb, self.draws[step].to(yb.device))
+            xb, lam = mix(xb, self.draws[step])
         output = self.model(xb)
         data = training_loss(config, output, yb, self.smoothing, lam)
         self.running.add(float(data.detach()), config.score(output.detach(), yb), len(yb))
@@ -369,7 +369,7 @@ class _Loop:
         w), then the loss-mode penalties' at w, returning to w and to batch norm's statistics of the first
         pass; False, changing nothing, when the data term there is not finite."""
         data.backward()
-        params = [p for p in self.model.parameters() if p.grad is not None]
+        params = [p for p in self.params if p.grad is not None]
         kept = [p.detach().clone() for p in params]
         buffers = [(b, b.clone()) for b in self.model.buffers()]
         sam = self.regularizers.sam
@@ -453,7 +453,7 @@ def _fit(
         stopper.reset()  # one Regularizers may serve several fits: none may restore another's weights
     batch = config.batch_size or n_rows(rows)
     if regularizers.mixing is not None:
-        loop.draws = regularizers.mixing.draws(config.seed, config.epochs * -(-n_rows(rows) // batch))
+        loop.draws = regularizers.mixing.draws(config.seed, config.epochs * -(-n_rows(rows) // batch)).to(device)
     result = FitResult(model)
     step = 0
 

@@ -30,13 +30,20 @@ def cancer():
     return X[:300], y[:300]
 
 
-def test_a_fit_is_the_study_engines_trial(cancer):
+@pytest.mark.parametrize(
+    "params, spec",
+    [
+        (dict(regularization="l2+dropout=0.2", l2=1e-3), "l2=1e-3+dropout=0.2"),
+        (dict(label_smoothing=0.1, mixup=0.4, sam=0.05, ema=0.9), "label-smoothing=0.1+mixup=0.4+sam=0.05+ema=0.9"),
+    ],
+)
+def test_a_fit_is_the_study_engines_trial(cancer, params, spec):
+    """The weights and history of the trial that ``spec`` runs, bit for bit, whether its strengths come as
+    parameters (the modern recipes' too) or in the spec; and not those of a fit without them."""
     X, y = cancer
-    net = RegularizedNetClassifier(
-        (16,), regularization="l2+dropout=0.2", l2=1e-3, epochs=4, random_state=7, device="cpu"
-    ).fit(X, y)
+    net = RegularizedNetClassifier((16,), epochs=4, random_state=7, device="cpu", **params).fit(X, y)
     config = TrialConfig(
-        Regularization.parse("l2=1e-3+dropout=0.2"),
+        Regularization.parse(spec),
         ModelSpec(hidden=(16,)),
         FitConfig(epochs=4, lr=1e-3, batch_size=64, seed=7, device="cpu"),
     )
@@ -45,6 +52,8 @@ def test_a_fit_is_the_study_engines_trial(cancer):
     for name, weight in trial.model.state_dict().items():
         torch.testing.assert_close(net.module_.state_dict()[name], weight, rtol=0, atol=0)
     assert [r["train_loss"] for r in net.history_] == [r["train_loss"] for r in trial.history]
+    plain = RegularizedNetClassifier((16,), epochs=4, random_state=7, device="cpu").fit(X, y)
+    assert not torch.equal(plain.module_.state_dict()["1.weight"], net.module_.state_dict()["1.weight"])
 
 
 def test_linear_regressor_with_l2_is_ridge_on_standardized_features():
@@ -155,25 +164,6 @@ def test_an_exact_history_scores_the_training_rows(cancer):
     assert net.history_[-1]["train_metric"] == pytest.approx(net.score(X, y), abs=1e-12)
     with pytest.raises(ValueError, match=r"^Invalid value for argument history: .*Received: history='daily'$"):
         RegularizedNetClassifier(**SMALL, history="daily").fit(X, y)
-
-
-def test_a_fit_with_modern_recipe_parameters_is_the_study_engines_trial(cancer):
-    """label_smoothing, mixup, sam and ema as parameters: the weights of the trial that the spec
-    ``label-smoothing=0.1+mixup=0.4+sam=0.05+ema=0.9`` runs, bit for bit."""
-    X, y = cancer
-    params = dict(label_smoothing=0.1, mixup=0.4, sam=0.05, ema=0.9)
-    net = RegularizedNetClassifier((16,), epochs=3, random_state=3, device="cpu", **params).fit(X, y)
-    config = TrialConfig(
-        Regularization.parse("label-smoothing=0.1+mixup=0.4+sam=0.05+ema=0.9"),
-        ModelSpec(hidden=(16,)),
-        FitConfig(epochs=3, lr=1e-3, batch_size=64, seed=3, device="cpu"),
-    )
-    rows = np.arange(len(y))
-    _, trial = run_trial(as_dataset((X, y), task="classification"), rows, rows, config)
-    for name, weight in trial.model.state_dict().items():
-        torch.testing.assert_close(net.module_.state_dict()[name], weight, rtol=0, atol=0)
-    plain = RegularizedNetClassifier((16,), epochs=3, random_state=3, device="cpu").fit(X, y)
-    assert not torch.equal(plain.module_.state_dict()["1.weight"], net.module_.state_dict()["1.weight"])
 
 
 def test_adaptive_sam_is_a_parameter_that_needs_sam():
